@@ -1,0 +1,1 @@
+//! Criterion benchmarks of csp-ledger live in `benches/`; this library is empty.

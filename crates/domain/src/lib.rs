@@ -1,0 +1,1 @@
+//! The CSP indirect model (placeholder until the domain lands).
