@@ -253,8 +253,7 @@ impl EventFilter {
 
     /// Whether `event` passes the filter.
     pub fn matches(&self, event: &RecordedEvent) -> bool {
-        let type_ok =
-            self.event_types.is_empty() || self.event_types.iter().any(|t| *t == event.event_type);
+        let type_ok = self.event_types.is_empty() || self.event_types.contains(&event.event_type);
         let stream_ok = self.stream_prefixes.is_empty()
             || self
                 .stream_prefixes
