@@ -12,7 +12,7 @@ pub const STREAM_NAME_BYTES_MAX: usize = 512;
 /// Longest event type name, in bytes.
 pub const EVENT_TYPE_BYTES_MAX: usize = 128;
 /// Longest actor description, in bytes.
-pub const ACTOR_BYTES_MAX: usize = 256;
+pub const ACTOR_BYTES_MAX: usize = 1024;
 /// Largest payload of one event, in bytes. A relationship fact is small; a megabyte is a bug.
 pub const PAYLOAD_BYTES_MAX: usize = 1024 * 1024;
 /// Most events in one append. One command records a handful; bulk import batches stay bounded.

@@ -1,0 +1,163 @@
+//! `apply`: JSON Lines of commands through the command handler — the bulk-import path.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use domain::{Actor, Command};
+use handler::{CommandHandler, CommandRequest, HandleError, IssuedSecret, Outcome};
+use serde::Deserialize;
+use serde_json::json;
+use store::EventStore;
+use uuid::Uuid;
+
+use crate::DataDir;
+
+/// Longest accepted line: a command is a few hundred bytes; a megabyte is a mistake.
+const LINE_BYTES_MAX: usize = 1024 * 1024;
+
+/// One line of input: the same command JSON the HTTP API takes, with its actor and id.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandLine {
+    /// Client-chosen; applying the same file twice records nothing new.
+    pub command_id: Uuid,
+    /// Who issues the command.
+    pub actor: Actor,
+    /// The command.
+    pub command: Command,
+    /// The business conversation, if the caller tracks one.
+    #[serde(default)]
+    pub correlation_id: Option<Uuid>,
+}
+
+impl From<CommandLine> for CommandRequest {
+    fn from(line: CommandLine) -> Self {
+        CommandRequest {
+            command_id: line.command_id,
+            actor: line.actor,
+            command: line.command,
+            correlation_id: line.correlation_id,
+        }
+    }
+}
+
+pub async fn run(
+    data: &DataDir,
+    file: &str,
+    keep_going: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let input: Box<dyn BufRead> = if file == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("opening {file}"))?,
+        ))
+    };
+    let handler = data.open_handler().await?;
+    let mut refused = 0usize;
+    for (index, line) in input.lines().enumerate() {
+        let number = index + 1;
+        let line = line.with_context(|| format!("reading line {number}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if line.len() > LINE_BYTES_MAX {
+            anyhow::bail!(
+                "line {number} is longer than {LINE_BYTES_MAX} bytes; nothing applied from it"
+            );
+        }
+        let parsed: CommandLine = serde_json::from_str(&line).with_context(|| {
+            format!("line {number} is not a valid command; nothing applied from it")
+        })?;
+        let name = parsed.command.name();
+        match apply_one(&handler, parsed).await {
+            Ok(outcome) => print_outcome(number, name, &outcome, json),
+            Err(HandleError::Rejected(rejection)) => {
+                refused += 1;
+                if json {
+                    println!(
+                        "{}",
+                        json!({"line": number, "command": name, "status": "refused", "rule": rejection.rule(), "message": rejection.to_string()})
+                    );
+                } else {
+                    println!(
+                        "line {number}: {name} refused [{}]: {rejection}",
+                        rejection.rule()
+                    );
+                }
+                if !keep_going {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            Err(error) => {
+                return Err(error).with_context(|| format!("line {number}: {name} failed"));
+            }
+        }
+    }
+    Ok(if refused == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn apply_one<S: EventStore + ?Sized>(
+    handler: &CommandHandler<S>,
+    line: CommandLine,
+) -> Result<Outcome, HandleError> {
+    handler.handle(line.into()).await
+}
+
+fn print_outcome(number: usize, name: &str, outcome: &Outcome, json: bool) {
+    let positions: Vec<u64> = outcome.events.iter().map(|e| e.position.0).collect();
+    let status = if outcome.replayed {
+        "replayed"
+    } else {
+        "recorded"
+    };
+    if json {
+        let secrets: Vec<_> = outcome.secrets.iter().map(secret_json).collect();
+        println!(
+            "{}",
+            json!({"line": number, "command": name, "status": status, "stream": outcome.stream, "revision": outcome.revision, "positions": positions, "events": outcome.events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), "secrets": secrets})
+        );
+    } else {
+        let types: Vec<&str> = outcome
+            .events
+            .iter()
+            .map(|e| e.event_type.as_str())
+            .collect();
+        println!(
+            "line {number}: {name} {status}: {}@{} {} at {:?}",
+            outcome.stream,
+            outcome.revision,
+            types.join(", "),
+            positions
+        );
+        for secret in &outcome.secrets {
+            println!("  {}", secret_text(secret));
+        }
+    }
+}
+
+/// A secret for a machine reader (shown once; the ledger keeps no copy).
+pub fn secret_json(secret: &IssuedSecret) -> serde_json::Value {
+    match secret {
+        IssuedSecret::LinkToken(token) => json!({"kind": "link_token", "token": token}),
+        IssuedSecret::TemporaryPassword { user_id, password } => {
+            json!({"kind": "temporary_password", "user_id": user_id, "password": password})
+        }
+    }
+}
+
+/// A secret for a person.
+pub fn secret_text(secret: &IssuedSecret) -> String {
+    match secret {
+        IssuedSecret::LinkToken(token) => format!("link token (shown once): {token}"),
+        IssuedSecret::TemporaryPassword { user_id, password } => {
+            format!("temporary password of user {user_id} (shown once): {password}")
+        }
+    }
+}

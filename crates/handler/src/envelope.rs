@@ -1,0 +1,73 @@
+//! Between the domain's events and the store's envelopes: encoding on the way in, decoding
+//! (with upcasting) on the way out.
+
+use domain::{Actor, Event, EventMeta};
+use store::{NewEvent, RecordedEvent};
+use uuid::Uuid;
+
+use crate::HandleError;
+
+/// Envelope ids shared by the events of one command.
+#[derive(Clone, Copy, Debug)]
+pub struct Ids {
+    /// The command that produced the events.
+    pub command_id: Uuid,
+    /// The business conversation they belong to.
+    pub correlation_id: Uuid,
+    /// What directly caused them (the command).
+    pub causation_id: Uuid,
+}
+
+/// The envelope text of an actor: its JSON, so auditors and downstream services read it
+/// without the domain's code.
+pub fn actor_text(actor: &Actor) -> Result<String, HandleError> {
+    serde_json::to_string(actor).map_err(|error| HandleError::Encoding(error.to_string()))
+}
+
+/// Builds the envelope of a domain event.
+pub fn new_event(
+    event: &Event,
+    actor: &str,
+    ids: Ids,
+    recorded_at: chrono::DateTime<chrono::Utc>,
+) -> Result<NewEvent, HandleError> {
+    let payload = event
+        .encode()
+        .map_err(|error| HandleError::Encoding(error.to_string()))?;
+    Ok(NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: event.event_type().to_string(),
+        schema_version: event.schema_version(),
+        recorded_at,
+        actor: actor.to_string(),
+        command_id: ids.command_id,
+        correlation_id: ids.correlation_id,
+        causation_id: ids.causation_id,
+        payload,
+    })
+}
+
+/// Decodes a recorded event into the domain's terms. An event the domain cannot read is
+/// reported with its position: the write model must never skip a fact.
+pub fn decode(recorded: &RecordedEvent) -> Result<(EventMeta, Event), HandleError> {
+    let corrupt = |reason: String| HandleError::Undecodable {
+        position: recorded.position.0,
+        reason,
+    };
+    let event = Event::decode(
+        &recorded.event_type,
+        recorded.schema_version,
+        &recorded.payload,
+    )
+    .map_err(|error| corrupt(error.to_string()))?;
+    let actor: Actor = serde_json::from_str(&recorded.actor)
+        .map_err(|error| corrupt(format!("actor {:?}: {error}", recorded.actor)))?;
+    let meta = EventMeta {
+        stream: recorded.stream.as_str().to_string(),
+        stream_revision: recorded.revision,
+        global_position: recorded.position.0,
+        recorded_at: recorded.recorded_at,
+        actor,
+    };
+    Ok((meta, event))
+}

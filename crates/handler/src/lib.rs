@@ -1,0 +1,435 @@
+//! The command handler: the one place where commands become events.
+//!
+//! For each command it brings the write model (the domain's [`LedgerState`]) up to the log's
+//! head, asks the pure domain to decide, and appends the decided events to the one stream
+//! the decision names, expecting the revision the decision was made on. A conflict (another
+//! writer got there first) is answered by catching up and deciding again. Rules that span
+//! aggregates are therefore checked against the state of the whole log at decision time,
+//! and the domain's events record what was checked.
+//!
+//! Command ids make retries idempotent: a command id already in the log returns the
+//! original outcome and appends nothing. Secrets (link tokens, temporary passwords) are
+//! generated here, returned once, and never reach the log; the log holds only token hashes,
+//! and temporary passwords go to the credential store as Argon2id hashes.
+
+mod clock;
+mod envelope;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use credentials::{CredentialError, CredentialStore};
+use domain::ids::{PartnerId, SecretHash, UserId};
+use domain::{Actor, Command, Context, Decision, Event, LedgerState, Rejection};
+use store::{Direction, EventStore, ExpectedRevision, Position, ReadFrom, StoreError, StreamName};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use envelope::{actor_text, decode};
+
+/// Events read per page while catching up the write model.
+const CATCH_UP_PAGE_EVENTS: usize = 4096;
+
+/// Tuning of the handler.
+#[derive(Clone, Debug)]
+pub struct HandlerConfig {
+    /// How many times a command is decided again after losing a concurrency race before the
+    /// handler gives up.
+    pub conflict_retries_max: u32,
+}
+
+impl Default for HandlerConfig {
+    fn default() -> Self {
+        Self {
+            conflict_retries_max: 8,
+        }
+    }
+}
+
+/// A command with who issues it and its envelope ids.
+#[derive(Clone, Debug)]
+pub struct CommandRequest {
+    /// Client-chosen; a retry with the same id returns the original outcome.
+    pub command_id: Uuid,
+    /// Who issues the command (established by the caller: sign-in, link token, operator key).
+    pub actor: Actor,
+    /// The command.
+    pub command: Command,
+    /// The business conversation; defaults to the command id.
+    pub correlation_id: Option<Uuid>,
+}
+
+/// A secret created by a command, returned exactly once.
+#[derive(Clone, PartialEq, Eq)]
+pub enum IssuedSecret {
+    /// The token of a link (invitation, verification). The log keeps only its SHA-256.
+    LinkToken(String),
+    /// A user's temporary password. The credential store keeps only its Argon2id hash.
+    TemporaryPassword {
+        /// The user it belongs to.
+        user_id: UserId,
+        /// The password.
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for IssuedSecret {
+    // Secrets never reach logs, even debug ones.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::LinkToken(_) => f.write_str("LinkToken(…)"),
+            Self::TemporaryPassword { user_id, .. } => {
+                write!(f, "TemporaryPassword {{ user_id: {user_id:?}, .. }}")
+            }
+        }
+    }
+}
+
+/// One recorded event of an outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedSummary {
+    /// Its global position.
+    pub position: Position,
+    /// Its type.
+    pub event_type: String,
+    /// The event itself.
+    pub event: Event,
+}
+
+/// What a recorded command did.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The command.
+    pub command_id: Uuid,
+    /// The stream it wrote.
+    pub stream: String,
+    /// The stream's revision after the command.
+    pub revision: u64,
+    /// The events it recorded.
+    pub events: Vec<RecordedSummary>,
+    /// True when this is a retry: the command had already been recorded and nothing new was
+    /// appended (secrets are not returned again).
+    pub replayed: bool,
+    /// Secrets the command created; empty on a replay.
+    pub secrets: Vec<IssuedSecret>,
+}
+
+/// Why a command was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// A rule of the domain refused it; nothing was appended.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The credential store failed or refused (wrong current password, weak new one).
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    /// The log holds an event this code cannot read.
+    #[error("event at position {position} cannot be read: {reason}")]
+    Undecodable {
+        /// Where.
+        position: u64,
+        /// Why.
+        reason: String,
+    },
+    /// An event or actor could not be encoded.
+    #[error("encoding failed: {0}")]
+    Encoding(String),
+    /// Other writers kept winning the race for the stream.
+    #[error("gave up after {attempts} concurrency conflicts on stream {stream}")]
+    Contention {
+        /// The contested stream.
+        stream: String,
+        /// How many times the command was decided.
+        attempts: u32,
+    },
+}
+
+/// The write model: the domain state of the whole log, and the commands already recorded.
+struct WriteModel {
+    state: LedgerState,
+    /// The next position to read.
+    next: ReadFrom,
+    /// The position of the last event applied.
+    head: Option<Position>,
+    recorded: HashMap<Uuid, RecordedCommand>,
+}
+
+/// Where a recorded command's events are; the events themselves stay in the log.
+#[derive(Clone)]
+struct RecordedCommand {
+    stream: String,
+    first_revision: u64,
+    revision: u64,
+}
+
+/// The command handler over a store.
+pub struct CommandHandler<S: EventStore + ?Sized> {
+    store: Arc<S>,
+    credentials: Arc<CredentialStore>,
+    clock: Arc<dyn Clock>,
+    config: HandlerConfig,
+    model: Mutex<WriteModel>,
+}
+
+impl<S: EventStore + ?Sized> CommandHandler<S> {
+    /// A handler over `store`, its write model caught up with the whole log.
+    pub async fn new(
+        store: Arc<S>,
+        credentials: Arc<CredentialStore>,
+        clock: Arc<dyn Clock>,
+        config: HandlerConfig,
+    ) -> Result<Self, HandleError> {
+        let handler = Self {
+            store,
+            credentials,
+            clock,
+            config,
+            model: Mutex::new(WriteModel {
+                state: LedgerState::default(),
+                next: ReadFrom::Start,
+                head: None,
+                recorded: HashMap::new(),
+            }),
+        };
+        {
+            let mut model = handler.model.lock().await;
+            handler.catch_up(&mut model).await?;
+        }
+        Ok(handler)
+    }
+
+    /// The store under the handler.
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// The credential store.
+    pub fn credentials(&self) -> &Arc<CredentialStore> {
+        &self.credentials
+    }
+
+    /// The handler's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Runs `read` on the write model, caught up with the log first. Returns the position the
+    /// answer was computed at.
+    pub async fn read_state<R>(
+        &self,
+        read: impl FnOnce(&LedgerState) -> R,
+    ) -> Result<(R, Option<Position>), HandleError> {
+        let mut model = self.model.lock().await;
+        self.catch_up(&mut model).await?;
+        Ok((read(&model.state), model.head))
+    }
+
+    /// Decides and records a command.
+    pub async fn handle(&self, request: CommandRequest) -> Result<Outcome, HandleError> {
+        self.handle_with(request, |_| Ok(())).await
+    }
+
+    /// Records a partner user's first password change: checks the temporary password, stores
+    /// the new one, and records `TemporaryPasswordChanged`. Passwords never reach the log.
+    pub async fn change_temporary_password(
+        &self,
+        command_id: Uuid,
+        user_id: UserId,
+        partner_id: PartnerId,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<Outcome, HandleError> {
+        let subject = user_id.to_string();
+        self.credentials.verify(&subject, current_password)?;
+        let request = CommandRequest {
+            command_id,
+            actor: Actor::user(user_id),
+            command: Command::ChangeTemporaryPassword(domain::commands::ChangeTemporaryPassword {
+                partner_id,
+            }),
+            correlation_id: None,
+        };
+        let now = self.clock.now();
+        // The credential changes only once the domain has accepted the command, and before
+        // the event is appended: if the append then fails, the user holds a new password
+        // and can retry the command; the reverse order could record a change that did not
+        // happen.
+        self.handle_with(request, |_| {
+            self.credentials
+                .change_password(&subject, current_password, new_password, now)
+                .map_err(HandleError::from)
+        })
+        .await
+    }
+
+    async fn handle_with(
+        &self,
+        request: CommandRequest,
+        before_append: impl Fn(&Decision) -> Result<(), HandleError>,
+    ) -> Result<Outcome, HandleError> {
+        let actor = actor_text(&request.actor)?;
+        let ids = envelope::Ids {
+            command_id: request.command_id,
+            correlation_id: request.correlation_id.unwrap_or(request.command_id),
+            causation_id: request.command_id,
+        };
+        let mut model = self.model.lock().await;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            self.catch_up(&mut model).await?;
+            if let Some(recorded) = model.recorded.get(&request.command_id).cloned() {
+                return self.replayed(request.command_id, recorded).await;
+            }
+            let now = self.clock.now();
+            let token = issues_link_token(&request.command).then(credentials::generate_token);
+            let context = Context {
+                now,
+                actor: request.actor.clone(),
+                new_id: Uuid::now_v7(),
+                secret_hash: token.as_deref().map(|t| SecretHash::of(t.as_bytes())),
+            };
+            let decision = domain::decide(&model.state, &request.command, &context)?;
+            before_append(&decision)?;
+            let mut secrets: Vec<IssuedSecret> =
+                token.into_iter().map(IssuedSecret::LinkToken).collect();
+            for event in &decision.events {
+                if let Event::TemporaryPasswordIssued(issued) = event {
+                    // Stored before the event is appended: a failed append leaves an unused
+                    // credential behind, never a user without one.
+                    let password = self
+                        .credentials
+                        .issue_temporary(&issued.user_id.to_string(), now)?;
+                    secrets.push(IssuedSecret::TemporaryPassword {
+                        user_id: issued.user_id,
+                        password,
+                    });
+                }
+            }
+            let stream = StreamName::new(decision.stream.clone())?;
+            let expected = decision
+                .expected_revision
+                .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
+            let events = decision
+                .events
+                .iter()
+                .map(|event| envelope::new_event(event, &actor, ids, now))
+                .collect::<Result<Vec<_>, _>>()?;
+            match self.store.append(&stream, expected, events).await {
+                Ok(result) => {
+                    self.catch_up(&mut model).await?;
+                    let events = result
+                        .positions
+                        .iter()
+                        .zip(&decision.events)
+                        .map(|(position, event)| RecordedSummary {
+                            position: *position,
+                            event_type: event.event_type().to_string(),
+                            event: event.clone(),
+                        })
+                        .collect();
+                    tracing::debug!(command = request.command.name(), stream = %stream, "recorded");
+                    return Ok(Outcome {
+                        command_id: request.command_id,
+                        stream: decision.stream,
+                        revision: result.revision,
+                        events,
+                        replayed: false,
+                        secrets,
+                    });
+                }
+                Err(StoreError::WrongExpectedRevision { .. })
+                    if attempts <= self.config.conflict_retries_max =>
+                {
+                    tracing::debug!(stream = %stream, attempts, "conflict; deciding again");
+                    continue;
+                }
+                Err(StoreError::WrongExpectedRevision { .. }) => {
+                    return Err(HandleError::Contention {
+                        stream: decision.stream,
+                        attempts,
+                    });
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// The outcome of a command recorded earlier, read back from its stream.
+    async fn replayed(
+        &self,
+        command_id: Uuid,
+        recorded: RecordedCommand,
+    ) -> Result<Outcome, HandleError> {
+        let stream = StreamName::new(recorded.stream.clone())?;
+        let count = (recorded.revision - recorded.first_revision + 1) as usize;
+        let events = self
+            .store
+            .read_stream(
+                &stream,
+                ReadFrom::At(recorded.first_revision),
+                Direction::Forwards,
+                count,
+            )
+            .await?
+            .iter()
+            .map(|stored| {
+                let (_, event) = envelope::decode(stored)?;
+                Ok(RecordedSummary {
+                    position: stored.position,
+                    event_type: stored.event_type.clone(),
+                    event,
+                })
+            })
+            .collect::<Result<Vec<_>, HandleError>>()?;
+        Ok(Outcome {
+            command_id,
+            stream: recorded.stream,
+            revision: recorded.revision,
+            events,
+            replayed: true,
+            secrets: Vec::new(),
+        })
+    }
+
+    async fn catch_up(&self, model: &mut WriteModel) -> Result<(), HandleError> {
+        loop {
+            let page = self
+                .store
+                .read_all(model.next, Direction::Forwards, CATCH_UP_PAGE_EVENTS)
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            model.next = ReadFrom::At(last.position.0 + 1);
+            model.head = Some(last.position);
+            for recorded in &page {
+                let (meta, event) = envelope::decode(recorded)?;
+                model.state.evolve(&meta, &event);
+                let entry = model
+                    .recorded
+                    .entry(recorded.command_id)
+                    .or_insert_with(|| RecordedCommand {
+                        stream: meta.stream.clone(),
+                        first_revision: recorded.revision,
+                        revision: recorded.revision,
+                    });
+                entry.revision = recorded.revision;
+            }
+        }
+    }
+}
+
+/// Commands whose decision stores the hash of a fresh link token.
+fn issues_link_token(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::RequestPrimaryContactVerification(_)
+            | Command::InviteReseller(_)
+            | Command::InviteCustomer(_)
+    )
+}
