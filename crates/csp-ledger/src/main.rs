@@ -137,9 +137,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub struct DataDir(PathBuf);
 
 impl DataDir {
-    /// The event log's directory.
-    pub fn log(&self) -> PathBuf {
-        self.0.join("log")
+    /// The event log's directory (the store keeps its segments under `log/` and its lock
+    /// file here).
+    pub fn log(&self) -> &Path {
+        &self.0
     }
 
     /// The credential store's file.
