@@ -407,3 +407,32 @@ async fn a_temporary_password_change_checks_the_current_password() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_removed_users_password_stops_working() {
+    let store = Arc::new(MemoryStore::new());
+    let handler = handler_over(store.clone()).await;
+    let (partner, admin) = ready_provider(&handler, "1000001").await;
+    let added = handler
+        .handle(request(Actor::user(admin), add_user(partner, "Sam")))
+        .await
+        .unwrap();
+    let (sam, password) = temporary_password(&added);
+    assert!(
+        handler
+            .credentials()
+            .verify(&sam.to_string(), &password)
+            .is_ok()
+    );
+    handler
+        .handle(request(
+            Actor::user(admin),
+            RemoveUser {
+                partner_id: partner,
+                user_id: sam,
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(!handler.credentials().contains(&sam.to_string()));
+}

@@ -322,6 +322,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             match self.store.append(&stream, expected, events).await {
                 Ok(result) => {
                     self.catch_up(&mut model).await?;
+                    self.forget_removed_users(&decision.events);
                     let events = result
                         .positions
                         .iter()
@@ -355,6 +356,18 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                     });
                 }
                 Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// A removed user's password must stop working at once; the log already says the user
+    /// is removed, so a failure here is logged rather than failing the recorded command.
+    fn forget_removed_users(&self, events: &[Event]) {
+        for event in events {
+            if let Event::UserRemoved(removed) = event
+                && let Err(error) = self.credentials.remove(&removed.user_id.to_string())
+            {
+                tracing::error!(user = %removed.user_id, %error, "removed user's credential not deleted");
             }
         }
     }

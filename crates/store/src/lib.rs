@@ -25,9 +25,9 @@ pub use error::{Damage, StoreError};
 pub use memory::MemoryStore;
 pub use subscription::{SUBSCRIPTION_PAGE_EVENTS, Subscription, SubscriptionItem, catch_up};
 pub use types::{
-    ACTOR_BYTES_MAX, AppendResult, Direction, EVENT_TYPE_BYTES_MAX, EVENTS_PER_APPEND_MAX,
-    EventFilter, ExpectedRevision, NewEvent, PAYLOAD_BYTES_MAX, Position, ReadFrom, RecordedEvent,
-    STREAM_NAME_BYTES_MAX, StreamName, SubscribeFrom, validate_batch,
+    ACTOR_BYTES_MAX, APPEND_PAYLOAD_BYTES_MAX, AppendResult, Direction, EVENT_TYPE_BYTES_MAX,
+    EVENTS_PER_APPEND_MAX, EventFilter, ExpectedRevision, NewEvent, PAYLOAD_BYTES_MAX, Position,
+    ReadFrom, RecordedEvent, STREAM_NAME_BYTES_MAX, StreamName, SubscribeFrom, validate_batch,
 };
 
 /// The result of checking every record and the whole hash chain.

@@ -17,6 +17,9 @@ pub const ACTOR_BYTES_MAX: usize = 1024;
 pub const PAYLOAD_BYTES_MAX: usize = 1024 * 1024;
 /// Most events in one append. One command records a handful; bulk import batches stay bounded.
 pub const EVENTS_PER_APPEND_MAX: usize = 10_000;
+/// Most payload bytes in one append, all events together, so that a single append cannot
+/// ask a backend to hold gigabytes at once.
+pub const APPEND_PAYLOAD_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// The name of a stream: one per aggregate (`partner-{id}`, `customer-{id}`, …).
 ///
@@ -276,6 +279,12 @@ pub fn validate_batch(events: &[NewEvent]) -> Result<(), StoreError> {
             events.len()
         )));
     }
+    let payload_bytes: usize = events.iter().map(|event| event.payload.len()).sum();
+    if payload_bytes > APPEND_PAYLOAD_BYTES_MAX {
+        return Err(StoreError::Invalid(format!(
+            "an append holds at most {APPEND_PAYLOAD_BYTES_MAX} payload bytes, got {payload_bytes}"
+        )));
+    }
     for (index, event) in events.iter().enumerate() {
         check_len("event type", &event.event_type, EVENT_TYPE_BYTES_MAX)?;
         if event.event_type.is_empty() {
@@ -312,4 +321,36 @@ fn check_len(what: &str, value: &str, max: usize) -> Result<(), StoreError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(payload_bytes: usize) -> NewEvent {
+        NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: "Happened".into(),
+            schema_version: 1,
+            recorded_at: Utc::now(),
+            actor: "operator".into(),
+            command_id: Uuid::nil(),
+            correlation_id: Uuid::nil(),
+            causation_id: Uuid::nil(),
+            payload: vec![0; payload_bytes],
+        }
+    }
+
+    #[test]
+    fn one_append_is_bounded_in_payload_bytes_too() {
+        let per_event = PAYLOAD_BYTES_MAX;
+        let fits = APPEND_PAYLOAD_BYTES_MAX / per_event;
+        let batch: Vec<NewEvent> = (0..fits).map(|_| event(per_event)).collect();
+        assert!(validate_batch(&batch).is_ok());
+        let batch: Vec<NewEvent> = (0..=fits).map(|_| event(per_event)).collect();
+        assert!(matches!(
+            validate_batch(&batch),
+            Err(StoreError::Invalid(_))
+        ));
+    }
 }
