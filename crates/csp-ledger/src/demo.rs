@@ -561,6 +561,17 @@ impl Script<'_> {
             bail!("authorizing {name} recorded no authorization");
         };
         let first_user = authorized.first_user_id;
+        // The first user of an enrolled reseller signs in through its directory, so the
+        // domain issues it no temporary password; the demo gives it the demo password so
+        // that it can sign in to the API (`serve` binds the enrollment's password instead).
+        self.handler
+            .credentials()
+            .set_password(
+                &first_user.to_string(),
+                DEMO_PASSWORD,
+                self.handler.clock().now(),
+            )
+            .context("setting the demo password of a reseller's first admin")?;
         self.people.push(Person {
             name: format!("{name} Admin"),
             email: format!("admin@{domain}"),

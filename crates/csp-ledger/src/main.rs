@@ -2,7 +2,9 @@
 
 mod apply;
 mod demo;
+mod query;
 mod render;
+mod serve;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,8 +43,29 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
+    /// Serve the HTTP API (commands, queries, history, event feed) until SIGINT/SIGTERM.
+    Serve {
+        #[command(flatten)]
+        args: serve::ServeArgs,
+        /// Log format: text or json.
+        #[arg(long, default_value = "text")]
+        log_format: LogFormat,
+    },
     /// Write a realistic demo history (the seed story) into an empty data directory.
-    Demo,
+    Demo {
+        /// Then serve it (needs an operator key, as `serve` does).
+        #[arg(long)]
+        serve: bool,
+        #[command(flatten)]
+        args: serve::ServeArgs,
+    },
+    /// Answer a query of the read models (now, or --as-of a position or time), --explain'ed.
+    Query {
+        #[command(flatten)]
+        args: query::QueryArgs,
+    },
+    /// Rebuild every projection from the log, with progress, and save a checkpoint.
+    Replay,
     /// Apply JSON Lines of commands: {"command_id", "actor", "command"} per line.
     Apply {
         /// The file to read, or `-` for standard input.
@@ -85,21 +108,41 @@ enum Commands {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum ExportFormat {
     Jsonl,
     Csv,
 }
 
+/// Logs go to stderr (stdout is for results). The server logs at `info` by default, other
+/// commands at `warn`; `RUST_LOG` overrides both.
+fn init_logs(cli: &Cli) {
+    let (default_level, json) = match &cli.command {
+        Commands::Serve { log_format, .. } => ("info", matches!(log_format, LogFormat::Json)),
+        Commands::Demo { serve: true, .. } => ("info", false),
+        _ => ("warn", false),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    init_logs(&cli);
     match run(cli).await {
         Ok(code) => code,
         Err(error) => {
@@ -112,7 +155,17 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let data = DataDir(cli.data.clone());
     match cli.command {
-        Commands::Demo => demo::run(&data, cli.json).await,
+        Commands::Serve { args, .. } => serve::run(&data, &args).await,
+        Commands::Demo { serve, args } => {
+            let code = demo::run(&data, cli.json).await?;
+            if serve && code == ExitCode::SUCCESS {
+                serve::run(&data, &args).await
+            } else {
+                Ok(code)
+            }
+        }
+        Commands::Query { args } => query::query(&data, &args, cli.json).await,
+        Commands::Replay => query::replay(&data, cli.json).await,
         Commands::Apply { file, keep_going } => {
             apply::run(&data, &file, keep_going, cli.json).await
         }
@@ -161,9 +214,27 @@ impl DataDir {
             .with_context(|| format!("opening the event log in {}", self.log().display()))
     }
 
+    /// The read models' checkpoint file.
+    pub fn projections_checkpoint(&self) -> PathBuf {
+        self.0.join("projections.checkpoint")
+    }
+
+    /// The file of auditor and service keys (hashes only).
+    pub fn api_keys(&self) -> PathBuf {
+        self.0.join("api-keys.json")
+    }
+
     /// Opens the store, the credential store and a command handler over them.
     pub async fn open_handler(&self) -> anyhow::Result<CommandHandler<FileStore>> {
         let store = self.open_store()?;
+        self.open_handler_over(store).await
+    }
+
+    /// A command handler over an open store (of any backend).
+    pub async fn open_handler_over<S: EventStore + ?Sized>(
+        &self,
+        store: Arc<S>,
+    ) -> anyhow::Result<CommandHandler<S>> {
         let credentials = CredentialStore::open(self.credentials(), HashCost::Standard)
             .context("opening the credential store")?;
         CommandHandler::new(

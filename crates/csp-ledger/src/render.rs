@@ -1,7 +1,7 @@
 //! How recorded events are shown: one JSON object per event for machines, one line per event
 //! for people, and CSV rows for spreadsheets.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use store::RecordedEvent;
 
 /// The export columns, in order.
@@ -21,38 +21,9 @@ pub const CSV_COLUMNS: [&str; 13] = [
     "payload_msgpack_hex",
 ];
 
-/// The event as a JSON object: the whole envelope, the payload decoded by the domain (null
-/// when this version of the code cannot read it) and the payload's exact bytes in hex, so
-/// that an export can be checked against the log byte for byte.
+/// The event as a JSON object (the same as the HTTP API's).
 pub fn event_json(event: &RecordedEvent) -> Value {
-    let payload = domain::Event::decode(&event.event_type, event.schema_version, &event.payload)
-        .ok()
-        .and_then(|decoded| serde_json::to_value(decoded).ok())
-        .map(|mut value| {
-            // The type is already in the envelope.
-            if let Some(object) = value.as_object_mut() {
-                object.remove("type");
-            }
-            value
-        })
-        .unwrap_or(Value::Null);
-    let actor = serde_json::from_str::<Value>(&event.actor)
-        .unwrap_or_else(|_| Value::String(event.actor.clone()));
-    json!({
-        "position": event.position.0,
-        "stream": event.stream.as_str(),
-        "revision": event.revision,
-        "event_id": event.event_id,
-        "event_type": event.event_type,
-        "schema_version": event.schema_version,
-        "recorded_at": event.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-        "actor": actor,
-        "command_id": event.command_id,
-        "correlation_id": event.correlation_id,
-        "causation_id": event.causation_id,
-        "payload": payload,
-        "payload_msgpack_hex": hex(&event.payload),
-    })
+    server::render::event_json(event)
 }
 
 /// The event as a CSV row, in [`CSV_COLUMNS`] order.
@@ -96,14 +67,4 @@ pub fn actor_short(actor: &str) -> String {
         ),
         other => other.replace('_', " "),
     }
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
 }

@@ -1,0 +1,343 @@
+//! The edges of the HTTP API: bodies refused without touching the log, authentication
+//! failures, the operator key requirement, keys and their revocation, sign-in rate limits,
+//! the OpenAPI document, and the event feed resumed with `Last-Event-ID`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::{OPERATOR_KEY, Server};
+use futures::StreamExt;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+fn onboard(n: u32) -> Value {
+    json!({"type": "onboard_provider", "tenant_id": Uuid::now_v7(), "tenant_country": "US",
+        "partner_number": format!("{}", 2_000_000 + n), "legal_name": format!("Provider {n}"), "countries_served": ["US"],
+        "support": {"email": format!("support@p{n}.example"), "phone": "+1 555 0100", "website": null},
+        "first_admin": {"full_name": "Admin", "email": format!("admin@p{n}.example")}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_bodies_are_refused_without_touching_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let send = async |body: Vec<u8>, content_type: &str| {
+        let response = server
+            .client
+            .post(server.url("/v1/commands"))
+            .bearer_auth(OPERATOR_KEY)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let media = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(media, "application/problem+json");
+        (status, problem["rule"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        send(b"{not json".to_vec(), "application/json").await,
+        (400, "invalid-json".into())
+    );
+    let mut unknown_field = onboard(1);
+    unknown_field["first_admin"]["shoe_size"] = json!(44);
+    assert_eq!(
+        send(unknown_field.to_string().into_bytes(), "application/json").await,
+        (400, "invalid-json".into())
+    );
+    assert_eq!(
+        send(
+            br#"{"type": "launch_rockets"}"#.to_vec(),
+            "application/json"
+        )
+        .await,
+        (400, "invalid-json".into())
+    );
+    let mut oversized = onboard(2);
+    oversized["legal_name"] = json!("x".repeat(200 * 1024));
+    assert_eq!(
+        send(oversized.to_string().into_bytes(), "application/json").await,
+        (413, "body-too-large".into())
+    );
+    assert_eq!(
+        send(onboard(3).to_string().into_bytes(), "text/plain").await,
+        (415, "unsupported-media-type".into())
+    );
+    assert_eq!(server.head().await, None, "nothing reached the log");
+
+    // No credentials, wrong credentials: the same 401.
+    let (status, problem) = server
+        .call(Method::POST, "/v1/commands", None, Some(onboard(4)))
+        .await;
+    assert_eq!(
+        (status, problem["rule"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    let (status, _) = server.command("not-a-key", onboard(4)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = server.command(OPERATOR_KEY, onboard(4)).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // A retried command id records nothing new.
+    let key = Uuid::now_v7().to_string();
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let response = server
+            .client
+            .post(server.url("/v1/commands"))
+            .bearer_auth(OPERATOR_KEY)
+            .header("idempotency-key", &key)
+            .json(&onboard(5))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [201, 200]);
+
+    // Auditor keys read, never write, and stop working once revoked.
+    let (status, issued) = server
+        .call(
+            Method::POST,
+            "/v1/keys",
+            Some(OPERATOR_KEY),
+            Some(json!({"kind": "auditor", "name": "audit"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let auditor = issued["key"].as_str().unwrap().to_string();
+    let (status, verified) = server.get("/v1/verify", &auditor).await;
+    assert_eq!(
+        (status, &verified["intact"]),
+        (StatusCode::OK, &json!(true))
+    );
+    assert_eq!(
+        server.command(&auditor, onboard(6)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        server
+            .call(
+                Method::POST,
+                "/v1/keys",
+                Some(&auditor),
+                Some(json!({"kind": "auditor", "name": "me too"}))
+            )
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let text = std::fs::read_to_string(dir.path().join("api-keys.json")).unwrap();
+    assert!(!text.contains(&auditor), "keys are stored hashed");
+    let id = issued["info"]["id"].as_str().unwrap();
+    assert_eq!(
+        server
+            .call(
+                Method::DELETE,
+                &format!("/v1/keys/{id}"),
+                Some(OPERATOR_KEY),
+                None
+            )
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        server.get("/v1/verify", &auditor).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Sign-in attempts per account are limited, known account or not.
+    for _ in 0..5 {
+        assert_eq!(
+            server
+                .sign_in("admin@p4.example", "wrong password!")
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let (status, problem) = server.sign_in("admin@p4.example", "wrong password!").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(problem["retry_after_seconds"].as_u64().unwrap() > 0);
+
+    // The OpenAPI document embeds the domain's command schema.
+    let (status, document) = server.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(document["openapi"], "3.1.0");
+    assert!(document["components"]["schemas"]["Command"].is_object());
+    assert!(document["paths"]["/v1/events"].is_object());
+    server.stop();
+}
+
+#[test]
+fn serve_refuses_to_start_without_an_operator_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_csp-ledger"))
+        .arg("--data")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("CSP_LEDGER_OPERATOR_KEY")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no operator key"));
+    let short = Command::new(env!("CARGO_BIN_EXE_csp-ledger"))
+        .arg("--data")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("CSP_LEDGER_OPERATOR_KEY", "short")
+        .output()
+        .unwrap();
+    assert!(!short.status.success());
+}
+
+/// One SSE frame.
+#[derive(Debug, Default)]
+struct Frame {
+    id: Option<u64>,
+    event: Option<String>,
+    comment: Option<String>,
+}
+
+/// Reads frames from an SSE response until `until` says stop; returns them.
+async fn read_frames(
+    response: reqwest::Response,
+    mut until: impl FnMut(&[Frame]) -> bool,
+) -> Vec<Frame> {
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    let mut frames = Vec::new();
+    while !until(&frames) {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+            .await
+            .expect("the feed keeps delivering")
+            .expect("the feed is open")
+            .unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = text.find("\n\n") {
+            let raw: String = text.drain(..end + 2).collect();
+            let mut frame = Frame::default();
+            for line in raw.lines() {
+                if let Some(id) = line.strip_prefix("id: ") {
+                    frame.id = id.parse().ok();
+                } else if let Some(event) = line.strip_prefix("event: ") {
+                    frame.event = Some(event.to_string());
+                } else if let Some(comment) = line.strip_prefix(':') {
+                    frame.comment = Some(comment.trim().to_string());
+                }
+            }
+            frames.push(frame);
+            if until(&frames) {
+                break;
+            }
+        }
+    }
+    frames
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_resuming_with_last_event_id_gets_every_event_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &["--heartbeat-seconds", "1"]);
+    for n in 0..20 {
+        server.ok(OPERATOR_KEY, onboard(n)).await;
+    }
+    let head = server.head().await.unwrap();
+    let (_, issued) = server
+        .call(
+            Method::POST,
+            "/v1/keys",
+            Some(OPERATOR_KEY),
+            Some(json!({"kind": "service", "name": "notifier"})),
+        )
+        .await;
+    let service = issued["key"].as_str().unwrap().to_string();
+
+    // Partner users may not follow the feed.
+    let (status, _) = server.get("/v1/events", "nobody").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // First connection: read half of the log, then drop the connection mid-stream.
+    let response = server
+        .client
+        .get(server.url("/v1/events"))
+        .bearer_auth(&service)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let half = head / 2;
+    let first = read_frames(response, |frames| {
+        frames.last().and_then(|f| f.id) == Some(half)
+    })
+    .await;
+    let mut ids: Vec<u64> = first.iter().filter_map(|f| f.id).collect();
+    let last_seen = *ids.last().unwrap();
+
+    // Reconnect with Last-Event-ID; more events arrive live while it catches up.
+    let response = server
+        .client
+        .get(server.url("/v1/events"))
+        .bearer_auth(&service)
+        .header("last-event-id", last_seen.to_string())
+        .send()
+        .await
+        .unwrap();
+    for n in 20..25 {
+        server.ok(OPERATOR_KEY, onboard(n)).await;
+    }
+    let new_head = server.head().await.unwrap();
+    let second = read_frames(response, |frames| {
+        frames.last().and_then(|f| f.id) == Some(new_head)
+            && frames.iter().any(|f| {
+                f.comment
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with("caught up"))
+            })
+    })
+    .await;
+    ids.extend(second.iter().filter_map(|f| f.id));
+    let expected: Vec<u64> = (0..=new_head).collect();
+    assert_eq!(ids, expected, "every event exactly once, in order");
+
+    // Filters by type and stream prefix; heartbeats while idle.
+    let response = server
+        .client
+        .get(server.url("/v1/events?types=UserAdded&stream_prefixes=partner-"))
+        .bearer_auth(&service)
+        .send()
+        .await
+        .unwrap();
+    let filtered = read_frames(response, |frames| {
+        frames
+            .iter()
+            .any(|f| f.comment.as_deref() == Some("heartbeat"))
+    })
+    .await;
+    let types: Vec<&str> = filtered.iter().filter_map(|f| f.event.as_deref()).collect();
+    assert_eq!(types.len(), 25);
+    assert!(types.iter().all(|t| *t == "UserAdded"));
+
+    // Pages for batch consumers.
+    let (status, page) = server.get("/v1/events/page?from=3&limit=4", &service).await;
+    assert_eq!(status, StatusCode::OK);
+    let positions: Vec<u64> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["position"].as_u64().unwrap())
+        .collect();
+    assert_eq!(positions, [3, 4, 5, 6]);
+    assert_eq!(page["next_from"], 7);
+    server.stop();
+}

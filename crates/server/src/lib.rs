@@ -1,0 +1,186 @@
+//! The HTTP API of csp-ledger (SPEC §6): commands, queries with `as_of` and explanations,
+//! history, the event feed as Server-Sent Events and pages, authentication (sign-in,
+//! temporary passwords, invitation links, operator/auditor/service keys), authorization
+//! (the permission matrix, read scoping without an existence oracle), RFC 9457 problem
+//! details and the OpenAPI document.
+//!
+//! Only this crate knows HTTP. It drives the same [`handler::CommandHandler`] as the
+//! command line and reads from the live [`projections`]; it never writes the log otherwise.
+//!
+//! Code map: [`auth`] resolves callers; [`problem`] shapes every error; [`body`] parses
+//! request bodies strictly; `routes/*` one module per resource; [`query`] runs the §5
+//! queries (shared with the command line); [`scope`] decides what a caller may read;
+//! [`openapi`] describes it all.
+
+pub mod auth;
+pub mod body;
+pub mod openapi;
+pub mod problem;
+pub mod query;
+pub mod render;
+mod routes;
+pub mod scope;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use handler::CommandHandler;
+use projections::ProjectionsHandle;
+use store::EventStore;
+use tokio::sync::watch;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use auth::limiter::SignInLimiter;
+use auth::sessions::Sessions;
+pub use auth::{ApiKeys, KeyInfo, KeyKind, Principal};
+
+/// The command handler the server drives, over any store.
+pub type Handler = CommandHandler<dyn EventStore>;
+
+/// Limits and timings of the server. Every queue, body and page is bounded.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Largest request body, in bytes. A command is a few hundred bytes.
+    pub body_bytes_max: usize,
+    /// How long a session token lasts.
+    pub session_ttl: Duration,
+    /// Most sessions open at once.
+    pub sessions_max: usize,
+    /// Failed sign-ins per account before it is locked for the window.
+    pub sign_in_failures_max: u32,
+    /// The sign-in lockout window.
+    pub sign_in_window: Duration,
+    /// Interval of SSE heartbeat comments (keeps proxies from closing idle feeds).
+    pub sse_heartbeat: Duration,
+    /// Events buffered per SSE subscriber before it counts as slow.
+    pub sse_buffer_events: usize,
+    /// How long a full subscriber buffer may stay full before the subscriber is dropped.
+    pub sse_slow_client_timeout: Duration,
+    /// Most SSE subscribers at once.
+    pub subscribers_max: usize,
+    /// Most events in one page of `/v1/events/page`.
+    pub page_events_max: usize,
+    /// Longest wait for `min_position` before answering `503`.
+    pub min_position_wait_max: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            body_bytes_max: 64 * 1024,
+            session_ttl: Duration::from_secs(3600),
+            sessions_max: 100_000,
+            sign_in_failures_max: 5,
+            sign_in_window: Duration::from_secs(15 * 60),
+            sse_heartbeat: Duration::from_secs(15),
+            sse_buffer_events: 256,
+            sse_slow_client_timeout: Duration::from_secs(10),
+            subscribers_max: 1024,
+            page_events_max: 1000,
+            min_position_wait_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Everything the routes share.
+pub struct AppState {
+    handler: Arc<Handler>,
+    store: Arc<dyn EventStore>,
+    projections: ProjectionsHandle,
+    sessions: Sessions,
+    keys: ApiKeys,
+    limiter: SignInLimiter,
+    operator_key_hash: [u8; 32],
+    config: ServerConfig,
+    subscribers: Arc<tokio::sync::Semaphore>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// The response header stating the log position a response reflects.
+pub const POSITION_HEADER: &str = "x-ledger-position";
+
+/// Shortest operator key accepted: a key is a secret, not a password.
+pub const OPERATOR_KEY_CHARS_MIN: usize = 32;
+
+/// Why the server could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The operator key is too short.
+    #[error("the operator key must be at least {OPERATOR_KEY_CHARS_MIN} characters")]
+    OperatorKeyTooShort,
+}
+
+impl AppState {
+    /// The shared state of a server. `shutdown` turning `true` ends every event feed, so
+    /// that a graceful shutdown does not wait on them forever.
+    pub fn new(
+        handler: Arc<Handler>,
+        projections: ProjectionsHandle,
+        keys: ApiKeys,
+        operator_key: &str,
+        config: ServerConfig,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Self, SetupError> {
+        if operator_key.trim().chars().count() < OPERATOR_KEY_CHARS_MIN {
+            return Err(SetupError::OperatorKeyTooShort);
+        }
+        Ok(Self {
+            store: handler.store().clone(),
+            handler,
+            projections,
+            sessions: Sessions::new(config.session_ttl, config.sessions_max),
+            keys,
+            limiter: SignInLimiter::new(
+                config.sign_in_failures_max,
+                config.sign_in_window,
+                config.sessions_max,
+            ),
+            operator_key_hash: auth::token_hash(operator_key.trim()),
+            subscribers: Arc::new(tokio::sync::Semaphore::new(config.subscribers_max)),
+            config,
+            shutdown,
+        })
+    }
+
+    /// Whether the read models say this user was removed (a removed user's sessions stop
+    /// working at once).
+    pub fn user_removed(&self, user: domain::UserId) -> bool {
+        let projections = self.projections.read();
+        projections
+            .at(None)
+            .ok()
+            .and_then(|view| view.user_info_of(user).value.map(|u| u.removed.is_some()))
+            .unwrap_or(false)
+    }
+}
+
+/// The router of the whole API.
+pub fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.config.body_bytes_max;
+    routes::router()
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        // Logs method, path, status and latency per request; headers (credentials) are not
+        // logged at any level this layer uses.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then stops taking connections,
+/// ends the event feeds and waits for requests in flight: a command whose response was
+/// sent is durable, and one in flight completes before the server returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

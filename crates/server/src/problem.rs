@@ -1,0 +1,214 @@
+//! RFC 9457 problem details: every error the API returns, with a stable `type` per cause.
+//!
+//! A refusal by the domain carries the domain's rule name (`missing-capability`,
+//! `partnership-not-active`, …) as the last segment of its `type`, and the same name in the
+//! `rule` extension member, so that a client can branch on it without parsing prose.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use domain::{Rejection, RejectionKind};
+use handler::HandleError;
+use serde::Serialize;
+
+/// The media type of problem details (RFC 9457 §3).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem detail, ready to be sent. Boxed, so that results carrying it stay small.
+#[derive(Clone, Debug)]
+pub struct Problem(Box<ProblemDetails>);
+
+impl std::ops::Deref for Problem {
+    type Target = ProblemDetails;
+    fn deref(&self) -> &ProblemDetails {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Problem {
+    fn deref_mut(&mut self) -> &mut ProblemDetails {
+        &mut self.0
+    }
+}
+
+/// The members of a problem detail (RFC 9457 §3.1, plus extensions).
+#[derive(Clone, Debug, Serialize)]
+pub struct ProblemDetails {
+    /// A URI reference naming the problem type: `/problems/{rule}`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// A short summary of the problem type.
+    pub title: String,
+    /// The HTTP status, repeated for clients that only keep the body.
+    pub status: u16,
+    /// What went wrong this time, for a person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The stable rule name (the last segment of `type`).
+    pub rule: String,
+    /// For refusals of a missing capability: which one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capability: Option<String>,
+    /// For `429`: seconds until a retry may succeed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
+}
+
+impl Problem {
+    /// A problem of `status` with a rule name and a title.
+    pub fn new(status: StatusCode, rule: &str, title: &str) -> Self {
+        Self(Box::new(ProblemDetails {
+            problem_type: format!("/problems/{rule}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail: None,
+            rule: rule.to_string(),
+            capability: None,
+            retry_after_seconds: None,
+        }))
+    }
+
+    /// Adds the detail text.
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// `400`: the request itself is malformed.
+    pub fn bad_request(rule: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, rule, "bad request").detail(detail)
+    }
+
+    /// `401`: no valid credentials. Says nothing about which part was wrong.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "authentication required",
+        )
+        .detail("sign in, or send a valid bearer token or key")
+    }
+
+    /// `403` that reveals nothing about the thing asked for (no existence oracle): the same
+    /// answer whether it exists or not.
+    pub fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "forbidden")
+            .detail("you may not do this, or it is outside what you may see")
+    }
+
+    /// `404` for callers allowed to know what exists.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "not found").detail(detail)
+    }
+
+    /// `500`: the detail is logged, never sent.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+        .detail("the server failed; the request may be retried with the same command id")
+    }
+
+    /// `503`: retry later.
+    pub fn unavailable(rule: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, rule, "unavailable").detail(detail)
+    }
+
+    /// The status as a `StatusCode`.
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let retry_after = self.retry_after_seconds;
+        let body = serde_json::to_vec(&*self.0).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, value);
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"csp-ledger\""),
+            );
+        }
+        response
+    }
+}
+
+/// The status of a refusal by the domain: who must act decides it.
+pub fn rejection_status(kind: RejectionKind) -> StatusCode {
+    match kind {
+        RejectionKind::Invalid => StatusCode::BAD_REQUEST,
+        RejectionKind::NotFound => StatusCode::NOT_FOUND,
+        RejectionKind::Forbidden => StatusCode::FORBIDDEN,
+        RejectionKind::Conflict => StatusCode::CONFLICT,
+        RejectionKind::RuleRefused => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+impl From<&Rejection> for Problem {
+    fn from(rejection: &Rejection) -> Self {
+        let status = rejection_status(rejection.kind());
+        let title = match rejection.kind() {
+            RejectionKind::Invalid => "invalid command",
+            RejectionKind::NotFound => "not found",
+            RejectionKind::Forbidden => "forbidden",
+            RejectionKind::Conflict => "conflict",
+            RejectionKind::RuleRefused => "refused by a rule",
+        };
+        let mut problem =
+            Problem::new(status, rejection.rule(), title).detail(rejection.to_string());
+        if let Rejection::MissingCapability(capability) = rejection {
+            problem.capability = Some(capability.name().to_string());
+        }
+        problem
+    }
+}
+
+impl From<HandleError> for Problem {
+    fn from(error: HandleError) -> Self {
+        use credentials::CredentialError;
+        match error {
+            HandleError::Rejected(rejection) => Problem::from(&rejection),
+            HandleError::Credentials(CredentialError::WrongCredentials) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "wrong-current-password",
+                "forbidden",
+            )
+            .detail("the current password does not match"),
+            HandleError::Credentials(CredentialError::PasswordRefused(reason)) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "password-refused",
+                "refused by a rule",
+            )
+            .detail(reason),
+            HandleError::Contention { stream, attempts } => Problem::new(
+                StatusCode::CONFLICT,
+                "contention",
+                "conflict",
+            )
+            .detail(format!(
+                "stream {stream} kept changing ({attempts} attempts); retry with the same command id"
+            )),
+            HandleError::Store(store::StoreError::Invalid(reason)) => {
+                Problem::bad_request("invalid-request", reason)
+            }
+            other => {
+                tracing::error!(error = %other, "command failed");
+                Problem::internal()
+            }
+        }
+    }
+}
+
+/// The result type of handlers.
+pub type ApiResult<T> = Result<T, Problem>;

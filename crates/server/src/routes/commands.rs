@@ -1,0 +1,123 @@
+//! `POST /v1/commands`: the command JSON of `domain::Command`, issued as the caller.
+//!
+//! The command id comes from the `Idempotency-Key` header (a UUID): a retry with the same
+//! key returns the original outcome and appends nothing. The actor is never in the body:
+//! it is the authenticated caller, so nobody can act as someone else.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use domain::Command;
+use handler::CommandRequest;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::body::JsonBody;
+use crate::problem::{ApiResult, Problem};
+
+/// The header carrying the client-chosen command id.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The header carrying the business conversation's id.
+pub const CORRELATION_ID: &str = "x-correlation-id";
+
+/// A UUID from a header, if present.
+pub fn header_uuid(headers: &HeaderMap, name: &str) -> ApiResult<Option<Uuid>> {
+    let Some(value) = headers.get(name) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|text| Uuid::parse_str(text.trim()).ok())
+        .map(Some)
+        .ok_or_else(|| Problem::bad_request("invalid-header", format!("{name} must be a UUID")))
+}
+
+/// Commands with their own endpoint, because they carry what the command JSON does not
+/// (a password, a link token, a directory identity).
+fn dedicated_endpoint(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::StartEnrollment(_) => Some("POST /v1/enrollments"),
+        Command::ChangeTemporaryPassword(_) => Some("POST /v1/auth/change-password"),
+        Command::VerifyPrimaryContact(_) => Some("POST /v1/verifications"),
+        _ => None,
+    }
+}
+
+/// `POST /v1/commands`.
+pub async fn submit(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    JsonBody(command): JsonBody<Command>,
+) -> ApiResult<Response> {
+    let Some(actor) = caller.actor() else {
+        // Auditor and service keys are read-only.
+        return Err(Problem::forbidden());
+    };
+    if let Some(endpoint) = dedicated_endpoint(&command) {
+        return Err(Problem::bad_request(
+            "use-dedicated-endpoint",
+            format!("{} is issued through {endpoint}", command.name()),
+        ));
+    }
+    let command_id = header_uuid(&headers, IDEMPOTENCY_KEY)?.unwrap_or_else(Uuid::now_v7);
+    let correlation_id = header_uuid(&headers, CORRELATION_ID)?;
+    let name = command.name();
+    let removed_user = match &command {
+        Command::RemoveUser(remove) => Some(remove.user_id),
+        _ => None,
+    };
+    let outcome = state
+        .handler
+        .handle(CommandRequest {
+            command_id,
+            actor,
+            command,
+            correlation_id,
+        })
+        .await
+        .map_err(|error| {
+            if let handler::HandleError::Rejected(rejection) = &error {
+                tracing::info!(
+                    command = name,
+                    principal = caller.kind(),
+                    rule = rejection.rule(),
+                    "command refused"
+                );
+            }
+            Problem::from(error)
+        })?;
+    if let Some(user) = removed_user {
+        // A removed user keeps no way to sign in; its sessions already stop working.
+        if let Err(error) = state.handler.credentials().remove(&user.to_string()) {
+            tracing::warn!(%error, "removing the credential of a removed user");
+        }
+    }
+    tracing::info!(command = name, principal = caller.kind(), stream = %outcome.stream, replayed = outcome.replayed, "command recorded");
+    Ok(recorded_response(name, &outcome))
+}
+
+/// The response of a recorded command: `201` (or `200` for a replay), never cached, as it
+/// may carry secrets shown once.
+pub fn recorded_response(name: &str, outcome: &handler::Outcome) -> Response {
+    let status = if outcome.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut response = (status, Json(crate::render::outcome_json(name, outcome))).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(position) = outcome.events.last().map(|e| e.position.0)
+        && let Ok(value) = HeaderValue::from_str(&position.to_string())
+    {
+        response.headers_mut().insert(crate::POSITION_HEADER, value);
+    }
+    response
+}

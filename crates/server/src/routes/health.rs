@@ -1,0 +1,73 @@
+//! Liveness, readiness (the read models have caught up with the log) and verification of
+//! the hash chain.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::{Caller, Principal};
+use crate::problem::{ApiResult, Problem};
+
+/// `GET /healthz`: the process answers.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: `200` once the read models have applied the log's head, `503` before.
+pub async fn readyz(State(state): State<Arc<AppState>>) -> ApiResult<(StatusCode, Json<Value>)> {
+    let head = state.store.head().await.map_err(|error| {
+        tracing::error!(%error, "reading the log head");
+        Problem::unavailable("store-unavailable", "the event store does not answer")
+    })?;
+    let reached = state.projections.position();
+    let ready = match head {
+        None => true,
+        Some(head) => reached.is_some_and(|p| p >= head.0),
+    };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((
+        status,
+        Json(json!({
+            "ready": ready,
+            "log_head": head.map(|p| p.0),
+            "projections_position": reached,
+        })),
+    ))
+}
+
+/// `GET /v1/verify`: checks every record and the hash chain (operator and auditors).
+pub async fn verify(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+) -> ApiResult<Json<Value>> {
+    if !matches!(caller, Principal::Operator | Principal::Auditor(_)) {
+        return Err(Problem::forbidden());
+    }
+    let report = state.store.verify().await.map_err(|error| {
+        tracing::error!(%error, "verifying the log");
+        Problem::internal()
+    })?;
+    let damage = report.damage.as_ref().map(|damage| {
+        json!({
+            "position": damage.position,
+            "offset": damage.offset,
+            "reason": damage.reason,
+        })
+    });
+    Ok(Json(json!({
+        "intact": report.damage.is_none(),
+        "records_intact": report.records_intact,
+        "last_position": report.last_position.map(|p| p.0),
+        "position": report.last_position.map(|p| p.0),
+        "chain": store::codec::chain_hex(&report.chain),
+        "damage": damage,
+    })))
+}

@@ -1,0 +1,40 @@
+//! The routes, one module per resource.
+
+mod commands;
+mod events;
+mod health;
+mod history;
+mod keys;
+mod queries;
+mod sign_in;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+use crate::AppState;
+use crate::problem::Problem;
+
+/// Every route of the API.
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(crate::openapi::document))
+        .route("/v1/auth/sign-in", post(sign_in::sign_in))
+        .route("/v1/auth/change-password", post(sign_in::change_password))
+        .route("/v1/auth/sign-out", post(sign_in::sign_out))
+        .route("/v1/auth/invitation", post(sign_in::open_invitation))
+        .route("/v1/enrollments", post(sign_in::start_enrollment))
+        .route("/v1/verifications", post(sign_in::verify_primary_contact))
+        .route("/v1/commands", post(commands::submit))
+        .route("/v1/events", get(events::feed))
+        .route("/v1/events/page", get(events::page))
+        .route("/v1/history/{target}", get(history::history))
+        .route("/v1/queries/{what}", get(queries::query))
+        .route("/v1/verify", get(health::verify))
+        .route("/v1/keys", post(keys::issue).get(keys::list))
+        .route("/v1/keys/{id}", delete(keys::revoke))
+        .fallback(|| async { Problem::not_found("no such endpoint") })
+}

@@ -1,0 +1,532 @@
+//! Signing in and the commands that carry their own credentials.
+//!
+//! - Partner users sign in with email and password (Argon2id in the credential store) and
+//!   get an expiring bearer token; one signed in with a temporary password may only change
+//!   it (`/v1/auth/change-password`), which records `TemporaryPasswordChanged` and returns a
+//!   full token.
+//! - An enrolling tenant admin chooses a password when starting the enrollment
+//!   (`/v1/enrollments`). It is stored under the enrollment (`enrollment:{partner id}`)
+//!   and signs the admin in as the tenant admin while the enrollment is pending. Once the
+//!   operator authorizes the enrollment, the admin's first sign-in with that email and
+//!   password binds it to the partner's first user (a global admin), who has no temporary
+//!   password by the domain's rules.
+//! - A customer's global admin opens the invitation link: the invitation id, the link's
+//!   token and the admin's tenant give a session acting as that customer admin.
+//! - The primary contact's verification link is a one-shot command (`/v1/verifications`).
+//!
+//! Every failed sign-in is the same `401`, whether the account exists or not, and sign-in
+//! attempts per account are limited. No password or token is ever logged.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use credentials::CredentialError;
+use domain::commands::{StartEnrollment, VerifyPrimaryContact};
+use domain::{
+    Actor, Command, Country, Email, Event, InvitationId, PartnerId, SecretHash, TenantId,
+};
+use handler::CommandRequest;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::sessions::IssuedToken;
+use crate::auth::{AnyCaller, Principal};
+use crate::body::JsonBody;
+use crate::problem::{ApiResult, Problem};
+use crate::routes::commands::{CORRELATION_ID, IDEMPOTENCY_KEY, header_uuid, recorded_response};
+
+/// The credential subject of an enrollment's admin before the first user exists.
+pub fn enrollment_subject(partner: PartnerId) -> String {
+    format!("enrollment:{}", partner.0)
+}
+
+/// The body of `POST /v1/auth/sign-in`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    email: String,
+    password: String,
+}
+
+/// Whom a sign-in would be for, once the password checks out.
+enum Candidate {
+    /// A partner user with its own credential.
+    User { principal: Principal },
+    /// The first user of an authorized enrollment, whose credential is still the
+    /// enrollment's: bound on this sign-in.
+    FirstUser {
+        principal: Principal,
+        enrollment: PartnerId,
+    },
+    /// The admin of a pending enrollment.
+    TenantAdmin { principal: Principal },
+}
+
+fn session_json(issued: &IssuedToken, principal: &Principal) -> Value {
+    let mut value = json!({
+        "token": issued.token,
+        "token_type": "Bearer",
+        "expires_at": issued.expires_at,
+        "principal": principal.kind(),
+    });
+    match principal {
+        Principal::User {
+            user_id,
+            partner_id,
+            must_change_password,
+        } => {
+            value["user_id"] = json!(user_id);
+            value["partner_id"] = json!(partner_id);
+            value["must_change_password"] = json!(must_change_password);
+        }
+        Principal::TenantAdmin { partner_id, .. } => {
+            value["partner_id"] = json!(partner_id);
+        }
+        Principal::Customer { tenant_id, .. } => {
+            value["tenant_id"] = json!(tenant_id);
+        }
+        _ => {}
+    }
+    value
+}
+
+fn issue(state: &AppState, principal: Principal) -> ApiResult<Json<Value>> {
+    let issued = state
+        .sessions
+        .issue(principal.clone())
+        .map_err(|full| Problem::unavailable("sessions-full", full.to_string()))?;
+    Ok(Json(session_json(&issued, &principal)))
+}
+
+fn too_many(seconds: u64) -> Problem {
+    let mut problem = Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "sign-in-rate-limited",
+        "too many sign-in attempts",
+    )
+    .detail("too many failed sign-ins for this account; wait before trying again");
+    problem.retry_after_seconds = Some(seconds);
+    problem
+}
+
+/// Runs a password check off the async workers: Argon2id takes tens of milliseconds.
+async fn verify_password(
+    state: &Arc<AppState>,
+    subject: String,
+    password: String,
+) -> ApiResult<Result<credentials::Verified, CredentialError>> {
+    let credentials = state.handler.credentials().clone();
+    tokio::task::spawn_blocking(move || credentials.verify(&subject, &password))
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "password check task failed");
+            Problem::internal()
+        })
+}
+
+/// `POST /v1/auth/sign-in`.
+pub async fn sign_in(
+    State(state): State<Arc<AppState>>,
+    JsonBody(body): JsonBody<SignIn>,
+) -> ApiResult<Json<Value>> {
+    let account = body.email.trim().to_lowercase();
+    state.limiter.check(&account).map_err(too_many)?;
+    let candidate = match Email::parse(&account) {
+        Ok(email) => find_candidate(&state, &email).await?,
+        Err(_) => None,
+    };
+    let subject = match &candidate {
+        Some(Candidate::User { principal }) => match principal {
+            Principal::User { user_id, .. } => user_id.to_string(),
+            _ => String::new(),
+        },
+        Some(Candidate::FirstUser { enrollment, .. }) => enrollment_subject(*enrollment),
+        Some(Candidate::TenantAdmin { principal }) => match principal {
+            Principal::TenantAdmin { partner_id, .. } => enrollment_subject(*partner_id),
+            _ => String::new(),
+        },
+        // Checked anyway, so that an unknown account costs as much time as a known one.
+        None => "unknown:".to_string(),
+    };
+    let verified = verify_password(&state, subject, body.password.clone()).await?;
+    let (Some(candidate), Ok(verified)) = (candidate, verified) else {
+        state.limiter.failed(&account);
+        return Err(Problem::unauthorized());
+    };
+    state.limiter.succeeded(&account);
+    let principal = match candidate {
+        Candidate::User { principal } => match principal {
+            Principal::User {
+                user_id,
+                partner_id,
+                ..
+            } => Principal::User {
+                user_id,
+                partner_id,
+                must_change_password: verified.temporary,
+            },
+            other => other,
+        },
+        Candidate::FirstUser {
+            principal,
+            enrollment,
+        } => {
+            bind_first_user(&state, &principal, enrollment, body.password).await?;
+            principal
+        }
+        Candidate::TenantAdmin { principal } => principal,
+    };
+    tracing::info!(principal = principal.kind(), "signed in");
+    issue(&state, principal)
+}
+
+/// Moves the enrollment's password to the first user it belongs to.
+async fn bind_first_user(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    enrollment: PartnerId,
+    password: String,
+) -> ApiResult<()> {
+    let Principal::User { user_id, .. } = principal else {
+        return Err(Problem::internal());
+    };
+    let credentials = state.handler.credentials().clone();
+    let subject = user_id.to_string();
+    let now = state.handler.clock().now();
+    tokio::task::spawn_blocking(move || {
+        credentials.set_password(&subject, &password, now)?;
+        credentials.remove(&enrollment_subject(enrollment))
+    })
+    .await
+    .map_err(|_| Problem::internal())?
+    .map_err(|error| {
+        tracing::error!(%error, "binding the enrollment password to the first user");
+        Problem::internal()
+    })
+}
+
+async fn find_candidate(state: &Arc<AppState>, email: &Email) -> ApiResult<Option<Candidate>> {
+    let credentials = state.handler.credentials().clone();
+    let (candidate, _) = state
+        .handler
+        .read_state(|ledger| {
+            if let Some((partner, user)) = ledger.user_by_email(email) {
+                if user.removed {
+                    return None;
+                }
+                let principal = Principal::User {
+                    user_id: user.id,
+                    partner_id: partner.id,
+                    must_change_password: user.temporary_password_pending,
+                };
+                if credentials.contains(&user.id.to_string()) {
+                    return Some(Candidate::User { principal });
+                }
+                let enrolled_by_this_admin = partner
+                    .enrolling_admin
+                    .as_ref()
+                    .is_some_and(|(admin, _)| admin == email);
+                return enrolled_by_this_admin.then_some(Candidate::FirstUser {
+                    principal,
+                    enrollment: partner.id,
+                });
+            }
+            ledger
+                .partners()
+                .find(|partner| {
+                    partner.authorized_at.is_none()
+                        && partner
+                            .enrolling_admin
+                            .as_ref()
+                            .is_some_and(|(admin, _)| admin == email)
+                })
+                .and_then(|partner| {
+                    let (email, name) = partner.enrolling_admin.clone()?;
+                    Some(Candidate::TenantAdmin {
+                        principal: Principal::TenantAdmin {
+                            tenant_id: partner.tenant_id,
+                            email,
+                            name,
+                            partner_id: partner.id,
+                        },
+                    })
+                })
+        })
+        .await
+        .map_err(Problem::from)?;
+    Ok(candidate)
+}
+
+/// The body of `POST /v1/auth/change-password`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /v1/auth/change-password`: a partner user replaces its password. A temporary one is
+/// replaced through the command handler (recording `TemporaryPasswordChanged`); the old
+/// token is revoked and a full one returned.
+pub async fn change_password(
+    State(state): State<Arc<AppState>>,
+    AnyCaller(caller): AnyCaller,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ChangePassword>,
+) -> ApiResult<Json<Value>> {
+    let Principal::User {
+        user_id,
+        partner_id,
+        must_change_password,
+    } = caller
+    else {
+        return Err(Problem::forbidden());
+    };
+    let mut position = None;
+    if must_change_password {
+        let command_id = header_uuid(&headers, IDEMPOTENCY_KEY)?.unwrap_or_else(Uuid::now_v7);
+        let outcome = state
+            .handler
+            .change_temporary_password(
+                command_id,
+                user_id,
+                partner_id,
+                &body.current_password,
+                &body.new_password,
+            )
+            .await
+            .map_err(Problem::from)?;
+        position = outcome.events.last().map(|e| e.position.0);
+    } else {
+        let credentials = state.handler.credentials().clone();
+        let now = state.handler.clock().now();
+        tokio::task::spawn_blocking(move || {
+            credentials.change_password(
+                &user_id.to_string(),
+                &body.current_password,
+                &body.new_password,
+                now,
+            )
+        })
+        .await
+        .map_err(|_| Problem::internal())?
+        .map_err(|error| Problem::from(handler::HandleError::from(error)))?;
+    }
+    if let Some(token) = bearer_of(&headers) {
+        state.sessions.revoke(token);
+    }
+    tracing::info!(principal = "user", "password changed");
+    let Json(mut value) = issue(
+        &state,
+        Principal::User {
+            user_id,
+            partner_id,
+            must_change_password: false,
+        },
+    )?;
+    value["position"] = json!(position);
+    Ok(Json(value))
+}
+
+fn bearer_of(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, secret) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| secret.trim())
+}
+
+/// `POST /v1/auth/sign-out`: ends the session of the token sent.
+pub async fn sign_out(State(state): State<Arc<AppState>>, headers: HeaderMap) -> StatusCode {
+    if let Some(token) = bearer_of(&headers) {
+        state.sessions.revoke(token);
+    }
+    StatusCode::NO_CONTENT
+}
+
+/// The body of `POST /v1/auth/invitation`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenInvitation {
+    invitation_id: InvitationId,
+    /// The token of the link.
+    token: String,
+    /// The customer's tenant, as its directory asserts it.
+    tenant_id: TenantId,
+}
+
+/// `POST /v1/auth/invitation`: a customer's global admin opens the invitation link.
+pub async fn open_invitation(
+    State(state): State<Arc<AppState>>,
+    JsonBody(body): JsonBody<OpenInvitation>,
+) -> ApiResult<Json<Value>> {
+    let token_hash = SecretHash::of(body.token.as_bytes());
+    let (matches, _) = state
+        .handler
+        .read_state(|ledger| {
+            let Some(invitation) = ledger.invitation(body.invitation_id) else {
+                return false;
+            };
+            if invitation.token_hash != token_hash {
+                return false;
+            }
+            // Once accepted, the link acts only for the tenant that accepted it.
+            match invitation.accepted_by {
+                Some(customer) => ledger
+                    .customer(customer)
+                    .is_some_and(|c| c.profile.tenant_id == body.tenant_id),
+                None => true,
+            }
+        })
+        .await
+        .map_err(Problem::from)?;
+    if !matches {
+        return Err(Problem::unauthorized());
+    }
+    issue(
+        &state,
+        Principal::Customer {
+            tenant_id: body.tenant_id,
+            token_hash,
+            invitation_id: body.invitation_id,
+        },
+    )
+}
+
+/// The body of `POST /v1/enrollments`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Enrollment {
+    /// The enrolling tenant, as its directory asserts it.
+    tenant_id: TenantId,
+    /// The enrolling global admin's sign-in email.
+    admin_email: Email,
+    /// The admin's display name.
+    admin_name: String,
+    /// The password the admin will sign in with.
+    password: String,
+    /// The organization's name.
+    organization_name: String,
+    /// The tenant's country.
+    tenant_country: Country,
+}
+
+/// `POST /v1/enrollments`: a tenant's global admin starts enrolling as an indirect reseller
+/// and chooses the password it will sign in with; returns the partner id and a session.
+pub async fn start_enrollment(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<Enrollment>,
+) -> ApiResult<Response> {
+    let chars = body.password.chars().count();
+    if chars < credentials::PASSWORD_CHARS_MIN
+        || body.password.len() > credentials::PASSWORD_BYTES_MAX
+    {
+        return Err(Problem::from(handler::HandleError::from(
+            CredentialError::PasswordRefused(format!(
+                "a password has {} to {} characters",
+                credentials::PASSWORD_CHARS_MIN,
+                credentials::PASSWORD_BYTES_MAX
+            )),
+        )));
+    }
+    let command_id = header_uuid(&headers, IDEMPOTENCY_KEY)?.unwrap_or_else(Uuid::now_v7);
+    let correlation_id = header_uuid(&headers, CORRELATION_ID)?;
+    let actor = Actor::TenantAdmin {
+        tenant_id: body.tenant_id,
+        email: body.admin_email.clone(),
+        name: body.admin_name.clone(),
+    };
+    let outcome = state
+        .handler
+        .handle(CommandRequest {
+            command_id,
+            actor,
+            command: Command::StartEnrollment(StartEnrollment {
+                organization_name: body.organization_name,
+                tenant_country: body.tenant_country,
+            }),
+            correlation_id,
+        })
+        .await
+        .map_err(Problem::from)?;
+    let Some(Event::EnrollmentStarted(started)) = outcome.events.first().map(|e| &e.event) else {
+        return Err(Problem::internal());
+    };
+    let partner_id = started.partner_id;
+    let subject = enrollment_subject(partner_id);
+    let credentials = state.handler.credentials().clone();
+    let now = state.handler.clock().now();
+    let replayed = outcome.replayed;
+    let password = body.password;
+    tokio::task::spawn_blocking(move || {
+        // A retry of the same command id may only set the password if the first attempt
+        // failed to; otherwise it must know it.
+        if replayed && credentials.contains(&subject) {
+            credentials.verify(&subject, &password).map(|_| ())
+        } else {
+            credentials.set_password(&subject, &password, now)
+        }
+    })
+    .await
+    .map_err(|_| Problem::internal())?
+    .map_err(|error| match error {
+        CredentialError::WrongCredentials => Problem::unauthorized(),
+        other => Problem::from(handler::HandleError::from(other)),
+    })?;
+    let principal = Principal::TenantAdmin {
+        tenant_id: body.tenant_id,
+        email: body.admin_email,
+        name: body.admin_name,
+        partner_id,
+    };
+    let issued = state
+        .sessions
+        .issue(principal.clone())
+        .map_err(|full| Problem::unavailable("sessions-full", full.to_string()))?;
+    let mut response = recorded_response("StartEnrollment", &outcome);
+    let mut value = crate::render::outcome_json("StartEnrollment", &outcome);
+    value["partner_id"] = json!(partner_id);
+    value["session"] = session_json(&issued, &principal);
+    *response.body_mut() = axum::body::Body::from(serde_json::to_vec(&value).unwrap_or_default());
+    Ok(response)
+}
+
+/// The body of `POST /v1/verifications`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verification {
+    partner_id: PartnerId,
+    /// The token of the verification link.
+    token: String,
+}
+
+/// `POST /v1/verifications`: the primary contact opens the verification link.
+pub async fn verify_primary_contact(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<Verification>,
+) -> ApiResult<Response> {
+    let command_id = header_uuid(&headers, IDEMPOTENCY_KEY)?.unwrap_or_else(Uuid::now_v7);
+    let outcome = state
+        .handler
+        .handle(CommandRequest {
+            command_id,
+            actor: Actor::PrimaryContact {
+                token: SecretHash::of(body.token.as_bytes()),
+            },
+            command: Command::VerifyPrimaryContact(VerifyPrimaryContact {
+                partner_id: body.partner_id,
+            }),
+            correlation_id: None,
+        })
+        .await
+        .map_err(Problem::from)?;
+    Ok(recorded_response("VerifyPrimaryContact", &outcome))
+}

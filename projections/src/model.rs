@@ -1,0 +1,1077 @@
+//! The read models' state and how each event changes it.
+//!
+//! Built from events alone (never from the domain's write model): every fact is kept as its
+//! history (intervals of validity, versions, marks; see [`crate::timeline`]), so that the
+//! queries in [`crate::query`] answer at any prefix of the log. Applying an event only ever
+//! appends to those histories, which is what makes as-of answers equal to the answers of a
+//! rebuild of the prefix.
+
+use chrono::{DateTime, Utc};
+use domain::events::{
+    CustomerParty, Event, GranularAdminApproved, GranularAdminRequested,
+    ResellerRelationshipAccepted,
+};
+use domain::types::{CustomerProfile, LegalProfile, RelationshipTier, SupportDetails};
+use domain::{
+    Country, CustomerId, Email, GranularAdminRequestId, GranularDuration, OrderId, PartnerId,
+    PartnerNumber, Roles, TenantId, UserId,
+};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use store::RecordedEvent;
+use uuid::Uuid;
+
+use crate::intern::{Names, sorted};
+use crate::timeline::{Marks, NONE, Spans, Versions};
+
+/// Why an event could not be applied. The read models never skip a fact: the caller stops
+/// and reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The payload could not be decoded as the event type and version it claims.
+    #[error("event at position {position} cannot be read: {reason}")]
+    Undecodable {
+        /// Its position.
+        position: u64,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// Positions must strictly increase; the log handed them out of order.
+    #[error("event at position {position} comes after position {previous}: out of order")]
+    OutOfOrder {
+        /// The position of the last event applied.
+        previous: u64,
+        /// The position offered.
+        position: u64,
+    },
+    /// Recorded-at must not decrease in log order (the store guarantees it).
+    #[error("event at position {position} was recorded before the event before it")]
+    TimeWentBack {
+        /// The position offered.
+        position: u64,
+    },
+    /// More events than the read models can number (4 294 967 294).
+    #[error("the read models are full: more than {} events", u32::MAX - 1)]
+    Full,
+    /// The recorded-at time is outside what nanoseconds since 1970 can hold.
+    #[error("event at position {position} has a recorded-at time out of range")]
+    TimeOutOfRange {
+        /// The position offered.
+        position: u64,
+    },
+}
+
+/// The envelope facts the read models keep for each event.
+#[derive(Clone, Copy, Debug)]
+pub struct Envelope<'a> {
+    /// The event's id.
+    pub event_id: Uuid,
+    /// Its global position.
+    pub position: u64,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// Its stream.
+    pub stream: &'a str,
+    /// Who caused it: the envelope's actor text (JSON of `domain::Actor`).
+    pub actor: &'a str,
+}
+
+impl<'a> Envelope<'a> {
+    /// The envelope of a recorded event.
+    pub fn of(recorded: &'a RecordedEvent) -> Self {
+        Envelope {
+            event_id: recorded.event_id,
+            position: recorded.position.0,
+            recorded_at: recorded.recorded_at,
+            stream: recorded.stream.as_str(),
+            actor: &recorded.actor,
+        }
+    }
+}
+
+/// A partner's enrollment status, as SPEC §2.1 names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PartnerStatus {
+    /// Enrolling.
+    Pending {
+        /// The sub-status.
+        step: PendingStep,
+    },
+    /// Authorized by the operator (or onboarded as a provider).
+    Authorized,
+    /// Rejected, with the operator's reason.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// Deauthorized by the operator, with its reason.
+    Deauthorized {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The sub-status of a pending enrollment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingStep {
+    /// Profile, MPN link and legal details still being gathered.
+    Profile,
+    /// Waiting for the primary contact to verify its email.
+    EmailOwnership,
+    /// Under review, awaiting the operator's decision.
+    Decision,
+}
+
+/// A signed partner agreement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agreement {
+    /// The agreement's version as shown to the signer.
+    pub version: String,
+    /// The signing global admin.
+    pub signed_by: UserId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PartnerRec {
+    pub id: PartnerId,
+    pub created: u32,
+    pub tenant: TenantId,
+    pub country: Country,
+    /// The event that made it an indirect provider, or [`NONE`].
+    pub provider_since: u32,
+    /// The event that made it an indirect reseller, or [`NONE`].
+    pub reseller_since: u32,
+    pub name: Versions<String>,
+    pub number: Versions<PartnerNumber>,
+    pub legal: Versions<LegalProfile>,
+    pub support: Versions<SupportDetails>,
+    pub countries_served: Vec<Country>,
+    pub status: Versions<PartnerStatus>,
+    pub authorized: Marks,
+    pub agreement: Versions<Agreement>,
+    pub deauthorized: Marks,
+    /// Working state of the pending sub-status: the verified primary-contact email.
+    pub verified_email: Option<Email>,
+    pub users: Vec<u32>,
+    /// Customers it was ever reseller of record for, in order of the first time.
+    pub customers: Vec<u32>,
+    /// Partnerships where it is the provider / the reseller, in order of the invitation.
+    pub as_provider: Vec<u32>,
+    pub as_reseller: Vec<u32>,
+    pub history: Vec<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct UserRec {
+    pub id: UserId,
+    pub partner: u32,
+    pub created: u32,
+    pub full_name: String,
+    pub email: Email,
+    pub roles: Versions<Roles>,
+    pub removed: Spans,
+    /// Intervals while a temporary password waited to be changed.
+    pub temporary: Spans,
+    pub history: Vec<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PartnershipRec {
+    pub provider: u32,
+    pub reseller: u32,
+    pub invited: Marks,
+    pub active: Spans,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RelationshipRec {
+    pub partner: u32,
+    pub of_record: Spans,
+    /// The tier of each interval of `of_record`.
+    pub tiers: Vec<RelationshipTier>,
+    pub delegated: Spans,
+    pub history: Vec<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GranularRec {
+    pub request_id: GranularAdminRequestId,
+    pub partner: u32,
+    pub roles: Vec<String>,
+    pub duration: GranularDuration,
+    pub request_expires_at: DateTime<Utc>,
+    pub requested: u32,
+    pub approved: u32,
+    pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    pub revoked: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CustomerRec {
+    pub id: CustomerId,
+    pub created: u32,
+    pub profile: CustomerProfile,
+    pub relationships: Vec<RelationshipRec>,
+    pub granular: Vec<GranularRec>,
+    pub history: Vec<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OrderRec {
+    pub customer: u32,
+    pub provider: u32,
+    pub reseller: u32,
+    pub user: u32,
+}
+
+/// The envelope columns of every event applied, by sequence number.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EventTable {
+    pub positions: Vec<u64>,
+    /// Recorded-at, nanoseconds since 1970 (non-decreasing).
+    pub times: Vec<i64>,
+    /// Index into `domain::EVENT_TYPES`.
+    pub kinds: Vec<u8>,
+    pub actors: Vec<u32>,
+    pub streams: Vec<u32>,
+    /// The previous event of the same stream, or [`NONE`]: a stream's history is a walk.
+    pub previous_in_stream: Vec<u32>,
+    /// The last event of each stream, by stream index.
+    pub stream_last: Vec<u32>,
+    pub stream_names: Names,
+    pub actor_names: Names,
+    /// Whether positions are `positions[0] + seq` (no gaps), for an O(1) position lookup.
+    pub dense: bool,
+}
+
+/// The read models of SPEC §5, built from the log alone.
+///
+/// Apply recorded events in log order with [`Projections::apply`]; query with
+/// [`Projections::at`]. Two values built from the same log are equal and serialize to the
+/// same bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Projections {
+    pub(crate) events: EventTable,
+    pub(crate) partners: Vec<PartnerRec>,
+    #[serde(with = "sorted")]
+    pub(crate) partner_index: FxHashMap<PartnerId, u32>,
+    #[serde(with = "sorted")]
+    pub(crate) partner_by_tenant: FxHashMap<TenantId, u32>,
+    #[serde(with = "sorted")]
+    pub(crate) partner_by_number: FxHashMap<PartnerNumber, u32>,
+    pub(crate) users: Vec<UserRec>,
+    #[serde(with = "sorted")]
+    pub(crate) user_index: FxHashMap<UserId, u32>,
+    pub(crate) partnerships: Vec<PartnershipRec>,
+    #[serde(with = "sorted")]
+    pub(crate) partnership_index: FxHashMap<(u32, u32), u32>,
+    pub(crate) customers: Vec<CustomerRec>,
+    #[serde(with = "sorted")]
+    pub(crate) customer_index: FxHashMap<CustomerId, u32>,
+    #[serde(with = "sorted")]
+    pub(crate) customer_by_tenant: FxHashMap<TenantId, u32>,
+    #[serde(with = "sorted")]
+    pub(crate) orders: FxHashMap<OrderId, OrderRec>,
+    pub(crate) last_event_id: Option<Uuid>,
+}
+
+/// The index of an event type in `domain::EVENT_TYPES` (the `events!` declaration order).
+pub(crate) fn kind_of(event: &Event) -> u8 {
+    match event {
+        Event::EnrollmentStarted(_) => 0,
+        Event::MpnProfilesObserved(_) => 1,
+        Event::MpnProfileLinked(_) => 2,
+        Event::LegalProfileSubmitted(_) => 3,
+        Event::PrimaryContactVerificationRequested(_) => 4,
+        Event::PrimaryContactEmailVerified(_) => 5,
+        Event::EnrollmentReviewStepCompleted(_) => 6,
+        Event::EnrollmentAuthorized(_) => 7,
+        Event::EnrollmentRejected(_) => 8,
+        Event::EnrollmentResubmitted(_) => 9,
+        Event::PartnerAgreementSigned(_) => 10,
+        Event::PartnerDeauthorized(_) => 11,
+        Event::ResellerProgramAdded(_) => 12,
+        Event::ProviderOnboarded(_) => 13,
+        Event::UserAdded(_) => 14,
+        Event::TemporaryPasswordIssued(_) => 15,
+        Event::TemporaryPasswordChanged(_) => 16,
+        Event::UserRolesChanged(_) => 17,
+        Event::UserRemoved(_) => 18,
+        Event::IndirectResellerInvited(_) => 19,
+        Event::IndirectProviderAuthorized(_) => 20,
+        Event::PartnershipEnded(_) => 21,
+        Event::CustomerImported(_) => 22,
+        Event::CustomerInvitationCreated(_) => 23,
+        Event::ResellerRelationshipAccepted(_) => 24,
+        Event::DelegatedAdminRemoved(_) => 25,
+        Event::GranularAdminRequested(_) => 26,
+        Event::GranularAdminApproved(_) => 27,
+        Event::GranularAdminRevoked(_) => 28,
+        Event::ResellerRelationshipRemoved(_) => 29,
+        Event::OrderSubmitted(_) => 30,
+        Event::SubscriptionCancelled(_) => 31,
+    }
+}
+
+fn push_once(history: &mut Vec<u32>, seq: u32) {
+    if history.last() != Some(&seq) {
+        history.push(seq);
+    }
+}
+
+fn pending_step(partner: &PartnerRec) -> PendingStep {
+    // The same sub-status rule as the domain's partner: verified contact → decision;
+    // profile and MPN link present → waiting for the contact; otherwise still gathering.
+    if partner.verified_email.is_some() {
+        PendingStep::Decision
+    } else if partner.legal.current().is_some() && partner.number.current().is_some() {
+        PendingStep::EmailOwnership
+    } else {
+        PendingStep::Profile
+    }
+}
+
+fn refresh_pending(partner: &mut PartnerRec, seq: u32) {
+    if matches!(
+        partner.status.current(),
+        Some(PartnerStatus::Pending { .. })
+    ) {
+        let step = pending_step(partner);
+        partner
+            .status
+            .set_if_changed(seq, PartnerStatus::Pending { step });
+    }
+}
+
+impl Projections {
+    /// Empty read models (an empty log).
+    pub fn new() -> Self {
+        Self {
+            events: EventTable {
+                dense: true,
+                ..EventTable::default()
+            },
+            ..Self::default()
+        }
+    }
+
+    /// The position of the last event applied (`None`: nothing applied yet).
+    pub fn position(&self) -> Option<u64> {
+        self.events.positions.last().copied()
+    }
+
+    /// The id of the last event applied, to check a checkpoint against the log.
+    pub fn last_event_id(&self) -> Option<Uuid> {
+        self.last_event_id
+    }
+
+    /// How many events were applied.
+    pub fn events_applied(&self) -> u64 {
+        self.events.positions.len() as u64
+    }
+
+    /// Decodes and applies the next recorded event of the log.
+    pub fn apply(&mut self, recorded: &RecordedEvent) -> Result<(), ApplyError> {
+        let event = Event::decode(
+            &recorded.event_type,
+            recorded.schema_version,
+            &recorded.payload,
+        )
+        .map_err(|error| ApplyError::Undecodable {
+            position: recorded.position.0,
+            reason: error.to_string(),
+        })?;
+        self.apply_event(Envelope::of(recorded), &event)
+    }
+
+    /// Applies the next event of the log, already decoded.
+    pub fn apply_event(&mut self, envelope: Envelope<'_>, event: &Event) -> Result<(), ApplyError> {
+        let seq = self.record(&envelope, event)?;
+        self.evolve(seq, event);
+        self.last_event_id = Some(envelope.event_id);
+        Ok(())
+    }
+
+    /// Appends the envelope columns; returns the event's sequence number.
+    fn record(&mut self, envelope: &Envelope<'_>, event: &Event) -> Result<u32, ApplyError> {
+        let table = &mut self.events;
+        let position = envelope.position;
+        if let Some(&previous) = table.positions.last()
+            && position <= previous
+        {
+            return Err(ApplyError::OutOfOrder { previous, position });
+        }
+        let time = envelope
+            .recorded_at
+            .timestamp_nanos_opt()
+            .ok_or(ApplyError::TimeOutOfRange { position })?;
+        if table.times.last().is_some_and(|last| time < *last) {
+            return Err(ApplyError::TimeWentBack { position });
+        }
+        let seq = u32::try_from(table.positions.len()).map_err(|_| ApplyError::Full)?;
+        if seq >= NONE - 1 {
+            return Err(ApplyError::Full);
+        }
+        if let Some(&first) = table.positions.first() {
+            table.dense &= position == first + u64::from(seq);
+        }
+        let stream = table.stream_names.intern(envelope.stream);
+        if stream as usize == table.stream_last.len() {
+            table.stream_last.push(NONE);
+        }
+        let previous = std::mem::replace(&mut table.stream_last[stream as usize], seq);
+        table.positions.push(position);
+        table.times.push(time);
+        table.kinds.push(kind_of(event));
+        table.actors.push(table.actor_names.intern(envelope.actor));
+        table.streams.push(stream);
+        table.previous_in_stream.push(previous);
+        Ok(seq)
+    }
+
+    fn partner_mut(&mut self, id: PartnerId) -> Option<&mut PartnerRec> {
+        let index = *self.partner_index.get(&id)?;
+        Some(&mut self.partners[index as usize])
+    }
+
+    fn user_mut(&mut self, id: UserId) -> Option<&mut UserRec> {
+        let index = *self.user_index.get(&id)?;
+        Some(&mut self.users[index as usize])
+    }
+
+    fn mention_partner(&mut self, id: PartnerId, seq: u32) -> Option<u32> {
+        let index = *self.partner_index.get(&id)?;
+        push_once(&mut self.partners[index as usize].history, seq);
+        Some(index)
+    }
+
+    fn mention_user(&mut self, id: UserId, seq: u32) {
+        if let Some(user) = self.user_mut(id) {
+            push_once(&mut user.history, seq);
+        }
+    }
+
+    fn mention_customer(&mut self, id: CustomerId, seq: u32) -> Option<u32> {
+        let index = *self.customer_index.get(&id)?;
+        push_once(&mut self.customers[index as usize].history, seq);
+        Some(index)
+    }
+
+    /// A partner event that changes only the partner record.
+    fn with_partner(&mut self, id: PartnerId, seq: u32, change: impl FnOnce(&mut PartnerRec)) {
+        if let Some(partner) = self.partner_mut(id) {
+            push_once(&mut partner.history, seq);
+            change(partner);
+        }
+    }
+
+    fn new_partner(
+        &mut self,
+        id: PartnerId,
+        seq: u32,
+        tenant: TenantId,
+        country: Country,
+        name: &str,
+    ) -> Option<u32> {
+        if self.partner_index.contains_key(&id) {
+            // A partner is created once; a second creation of the same id changes nothing,
+            // as in the domain's write model, which the decision would have refused anyway.
+            return None;
+        }
+        let index = self.partners.len() as u32;
+        let mut name_versions = Versions::default();
+        name_versions.set(seq, name.to_owned());
+        self.partners.push(PartnerRec {
+            id,
+            created: seq,
+            tenant,
+            country,
+            provider_since: NONE,
+            reseller_since: NONE,
+            name: name_versions,
+            number: Versions::default(),
+            legal: Versions::default(),
+            support: Versions::default(),
+            countries_served: vec![country],
+            status: Versions::default(),
+            authorized: Marks::default(),
+            agreement: Versions::default(),
+            deauthorized: Marks::default(),
+            verified_email: None,
+            users: Vec::new(),
+            customers: Vec::new(),
+            as_provider: Vec::new(),
+            as_reseller: Vec::new(),
+            history: vec![seq],
+        });
+        self.partner_index.insert(id, index);
+        Some(index)
+    }
+
+    /// The customer of an import or acceptance, created on first sight.
+    fn known_customer(&mut self, id: CustomerId, profile: &CustomerProfile, seq: u32) -> u32 {
+        let index = match self.customer_index.get(&id) {
+            Some(index) => *index,
+            None => {
+                let index = self.customers.len() as u32;
+                self.customers.push(CustomerRec {
+                    id,
+                    created: seq,
+                    profile: profile.clone(),
+                    relationships: Vec::new(),
+                    granular: Vec::new(),
+                    history: Vec::new(),
+                });
+                self.customer_index.insert(id, index);
+                index
+            }
+        };
+        self.customer_by_tenant
+            .entry(profile.tenant_id)
+            .or_insert(index);
+        push_once(&mut self.customers[index as usize].history, seq);
+        index
+    }
+
+    /// The relationship record of a customer and a partner, created on first sight.
+    fn relationship(&mut self, customer: u32, partner: u32) -> &mut RelationshipRec {
+        let relationships = &mut self.customers[customer as usize].relationships;
+        let slot = match relationships.iter().position(|r| r.partner == partner) {
+            Some(slot) => slot,
+            None => {
+                relationships.push(RelationshipRec {
+                    partner,
+                    of_record: Spans::default(),
+                    tiers: Vec::new(),
+                    delegated: Spans::default(),
+                    history: Vec::new(),
+                });
+                self.partners[partner as usize].customers.push(customer);
+                relationships.len() - 1
+            }
+        };
+        &mut relationships[slot]
+    }
+
+    /// An existing relationship record, if any.
+    fn existing_relationship(
+        &mut self,
+        customer: u32,
+        partner: PartnerId,
+    ) -> Option<&mut RelationshipRec> {
+        let partner = *self.partner_index.get(&partner)?;
+        self.customers[customer as usize]
+            .relationships
+            .iter_mut()
+            .find(|r| r.partner == partner)
+    }
+
+    /// Makes `partner` reseller of record for `customer` (keeping an earlier start).
+    fn make_of_record(
+        &mut self,
+        customer: u32,
+        partner: PartnerId,
+        tier: RelationshipTier,
+        seq: u32,
+    ) {
+        let Some(partner) = self.mention_partner(partner, seq) else {
+            return;
+        };
+        let relationship = self.relationship(customer, partner);
+        if relationship.of_record.start_keep(seq) {
+            relationship.tiers.push(tier);
+        }
+        push_once(&mut relationship.history, seq);
+    }
+
+    /// Grants delegated admin to a partner of record (keeping an earlier grant).
+    fn grant_delegated_admin(&mut self, customer: u32, partner: PartnerId, seq: u32) {
+        if let Some(relationship) = self.existing_relationship(customer, partner)
+            && relationship.of_record.is_open()
+        {
+            relationship.delegated.start_keep(seq);
+            push_once(&mut relationship.history, seq);
+        }
+    }
+
+    fn accept(&mut self, e: &ResellerRelationshipAccepted, seq: u32) {
+        let customer = self.known_customer(e.customer_id, &e.customer, seq);
+        for accepted in &e.partners {
+            self.make_of_record(customer, accepted.standing.partner_id, accepted.tier, seq);
+        }
+        self.grant_delegated_admin(customer, e.delegated_admin_to, seq);
+    }
+
+    fn granular_requested(&mut self, e: &GranularAdminRequested, seq: u32) {
+        let Some(customer) = self.mention_customer(e.customer_id, seq) else {
+            return;
+        };
+        let Some(partner) = self.mention_partner(e.partner_id, seq) else {
+            return;
+        };
+        if let Some(relationship) = self.existing_relationship(customer, e.partner_id) {
+            push_once(&mut relationship.history, seq);
+        }
+        self.customers[customer as usize]
+            .granular
+            .push(GranularRec {
+                request_id: e.request_id,
+                partner,
+                roles: e.roles.clone(),
+                duration: e.duration,
+                request_expires_at: e.request_expires_at,
+                requested: seq,
+                approved: NONE,
+                window: None,
+                revoked: NONE,
+            });
+    }
+
+    fn granular_mut(
+        &mut self,
+        customer_id: CustomerId,
+        request_id: GranularAdminRequestId,
+        seq: u32,
+    ) -> Option<&mut GranularRec> {
+        let customer = self.mention_customer(customer_id, seq)?;
+        let partner = self.customers[customer as usize]
+            .granular
+            .iter()
+            .find(|g| g.request_id == request_id)?
+            .partner;
+        push_once(&mut self.partners[partner as usize].history, seq);
+        if let Some(relationship) = self.customers[customer as usize]
+            .relationships
+            .iter_mut()
+            .find(|r| r.partner == partner)
+        {
+            push_once(&mut relationship.history, seq);
+        }
+        self.customers[customer as usize]
+            .granular
+            .iter_mut()
+            .find(|g| g.request_id == request_id)
+    }
+
+    fn granular_approved(&mut self, e: &GranularAdminApproved, seq: u32) {
+        if let Some(request) = self.granular_mut(e.customer_id, e.request_id, seq) {
+            request.approved = seq;
+            request.window = Some((e.starts_at, e.ends_at));
+        }
+    }
+
+    fn mention_party(&mut self, customer: u32, party: &CustomerParty, seq: u32) {
+        let _ = customer;
+        if let CustomerParty::Partner { partner_id } = party {
+            self.mention_partner(*partner_id, seq);
+        }
+    }
+
+    /// Changes the read models for one event. Cannot fail: the event is a decided fact; an
+    /// event naming something unknown changes nothing but the envelope columns.
+    fn evolve(&mut self, seq: u32, event: &Event) {
+        match event {
+            Event::EnrollmentStarted(e) => {
+                if let Some(index) = self.new_partner(
+                    e.partner_id,
+                    seq,
+                    e.tenant_id,
+                    e.tenant_country,
+                    &e.organization_name,
+                ) {
+                    let partner = &mut self.partners[index as usize];
+                    partner.reseller_since = seq;
+                    partner.status.set(
+                        seq,
+                        PartnerStatus::Pending {
+                            step: PendingStep::Profile,
+                        },
+                    );
+                    self.partner_by_tenant.entry(e.tenant_id).or_insert(index);
+                }
+            }
+            Event::ProviderOnboarded(e) => {
+                if let Some(index) =
+                    self.new_partner(e.partner_id, seq, e.tenant_id, e.country, &e.legal_name)
+                {
+                    let partner = &mut self.partners[index as usize];
+                    partner.provider_since = seq;
+                    partner.authorized.push(seq);
+                    partner.status.set(seq, PartnerStatus::Authorized);
+                    partner.number.set(seq, e.partner_number.clone());
+                    partner.support.set(seq, e.support.clone());
+                    for country in &e.countries_served {
+                        if !partner.countries_served.contains(country) {
+                            partner.countries_served.push(*country);
+                        }
+                    }
+                    partner.countries_served.sort_unstable();
+                    self.partner_by_tenant.insert(e.tenant_id, index);
+                    self.partner_by_number
+                        .insert(e.partner_number.clone(), index);
+                }
+            }
+            Event::MpnProfilesObserved(e) => self.with_partner(e.partner_id, seq, |_| {}),
+            Event::MpnProfileLinked(e) => {
+                let Some(&index) = self.partner_index.get(&e.partner_id) else {
+                    return;
+                };
+                // Relinking frees the number linked before, as in the write model.
+                if let Some(previous) = self.partners[index as usize].number.current().cloned()
+                    && self.partner_by_number.get(&previous) == Some(&index)
+                {
+                    self.partner_by_number.remove(&previous);
+                }
+                self.partner_by_number
+                    .insert(e.partner_number.clone(), index);
+                self.with_partner(e.partner_id, seq, |p| {
+                    p.number.set(seq, e.partner_number.clone());
+                    refresh_pending(p, seq);
+                });
+            }
+            Event::LegalProfileSubmitted(e) => self.with_partner(e.partner_id, seq, |p| {
+                // A new primary contact must be verified again.
+                if p.verified_email.as_ref() != Some(&e.profile.primary_contact.email) {
+                    p.verified_email = None;
+                }
+                p.name.set_if_changed(seq, e.profile.legal_name.clone());
+                p.support.set_if_changed(seq, e.profile.support.clone());
+                p.legal.set(seq, e.profile.clone());
+                refresh_pending(p, seq);
+            }),
+            Event::PrimaryContactVerificationRequested(e) => {
+                self.with_partner(e.partner_id, seq, |_| {})
+            }
+            Event::PrimaryContactEmailVerified(e) => self.with_partner(e.partner_id, seq, |p| {
+                p.verified_email = Some(e.email.clone());
+                refresh_pending(p, seq);
+            }),
+            Event::EnrollmentReviewStepCompleted(e) => self.with_partner(e.partner_id, seq, |_| {}),
+            Event::EnrollmentAuthorized(e) => self.with_partner(e.partner_id, seq, |p| {
+                p.authorized.push(seq);
+                p.status.set(seq, PartnerStatus::Authorized);
+            }),
+            Event::EnrollmentRejected(e) => self.with_partner(e.partner_id, seq, |p| {
+                p.status.set(
+                    seq,
+                    PartnerStatus::Rejected {
+                        reason: e.reason.clone(),
+                    },
+                );
+            }),
+            Event::EnrollmentResubmitted(e) => self.with_partner(e.partner_id, seq, |p| {
+                let step = pending_step(p);
+                p.status.set(seq, PartnerStatus::Pending { step });
+            }),
+            Event::PartnerAgreementSigned(e) => {
+                self.mention_user(e.signed_by, seq);
+                self.with_partner(e.partner_id, seq, |p| {
+                    p.agreement.set(
+                        seq,
+                        Agreement {
+                            version: e.agreement_version.clone(),
+                            signed_by: e.signed_by,
+                        },
+                    );
+                });
+            }
+            Event::PartnerDeauthorized(e) => self.with_partner(e.partner_id, seq, |p| {
+                p.deauthorized.push(seq);
+                p.status.set(
+                    seq,
+                    PartnerStatus::Deauthorized {
+                        reason: e.reason.clone(),
+                    },
+                );
+            }),
+            Event::ResellerProgramAdded(e) => self.with_partner(e.partner_id, seq, |p| {
+                if p.reseller_since == NONE {
+                    p.reseller_since = seq;
+                }
+                p.support.set_if_changed(seq, e.support.clone());
+            }),
+            Event::UserAdded(e) => {
+                let Some(partner) = self.mention_partner(e.partner_id, seq) else {
+                    return;
+                };
+                if self.user_index.contains_key(&e.user_id) {
+                    return;
+                }
+                let index = self.users.len() as u32;
+                let mut roles = Versions::default();
+                roles.set(
+                    seq,
+                    Roles {
+                        agent_role: e.agent_role,
+                        admin_role: e.admin_role,
+                    },
+                );
+                self.users.push(UserRec {
+                    id: e.user_id,
+                    partner,
+                    created: seq,
+                    full_name: e.full_name.clone(),
+                    email: e.email.clone(),
+                    roles,
+                    removed: Spans::default(),
+                    temporary: Spans::default(),
+                    history: vec![seq],
+                });
+                self.user_index.insert(e.user_id, index);
+                self.partners[partner as usize].users.push(index);
+            }
+            Event::TemporaryPasswordIssued(e) => {
+                self.mention_partner(e.partner_id, seq);
+                if let Some(user) = self.user_mut(e.user_id) {
+                    push_once(&mut user.history, seq);
+                    user.temporary.start_keep(seq);
+                }
+            }
+            Event::TemporaryPasswordChanged(e) => {
+                self.mention_partner(e.partner_id, seq);
+                if let Some(user) = self.user_mut(e.user_id) {
+                    push_once(&mut user.history, seq);
+                    user.temporary.end(seq);
+                }
+            }
+            Event::UserRolesChanged(e) => {
+                self.mention_partner(e.partner_id, seq);
+                if let Some(user) = self.user_mut(e.user_id) {
+                    push_once(&mut user.history, seq);
+                    user.roles.set(
+                        seq,
+                        Roles {
+                            agent_role: e.agent_role,
+                            admin_role: e.admin_role,
+                        },
+                    );
+                }
+            }
+            Event::UserRemoved(e) => {
+                self.mention_partner(e.partner_id, seq);
+                if let Some(user) = self.user_mut(e.user_id) {
+                    push_once(&mut user.history, seq);
+                    user.removed.start_keep(seq);
+                }
+            }
+            Event::IndirectResellerInvited(e) => {
+                let provider = self.mention_partner(e.provider_id, seq);
+                let reseller = self.mention_partner(e.reseller_id, seq);
+                let (Some(provider), Some(reseller)) = (provider, reseller) else {
+                    return;
+                };
+                let index = match self.partnership_index.get(&(provider, reseller)) {
+                    Some(index) => *index,
+                    None => {
+                        let index = self.partnerships.len() as u32;
+                        self.partnerships.push(PartnershipRec {
+                            provider,
+                            reseller,
+                            invited: Marks::default(),
+                            active: Spans::default(),
+                        });
+                        self.partnership_index.insert((provider, reseller), index);
+                        self.partners[provider as usize].as_provider.push(index);
+                        self.partners[reseller as usize].as_reseller.push(index);
+                        index
+                    }
+                };
+                self.partnerships[index as usize].invited.push(seq);
+            }
+            Event::IndirectProviderAuthorized(e) => {
+                if let Some(partnership) = self.partnership_mut(e.provider_id, e.reseller_id, seq) {
+                    // The write model sets the start anew; it is only ever set while inactive.
+                    partnership.active.end(seq);
+                    partnership.active.start_keep(seq);
+                }
+            }
+            Event::PartnershipEnded(e) => {
+                if let Some(partnership) = self.partnership_mut(e.provider_id, e.reseller_id, seq) {
+                    partnership.active.end(seq);
+                }
+            }
+            Event::CustomerImported(e) => {
+                let customer = self.known_customer(e.customer_id, &e.customer, seq);
+                self.make_of_record(
+                    customer,
+                    e.reseller_id,
+                    RelationshipTier::IndirectReseller,
+                    seq,
+                );
+                if e.delegated_admin {
+                    self.grant_delegated_admin(customer, e.reseller_id, seq);
+                }
+            }
+            Event::CustomerInvitationCreated(e) => {
+                self.mention_partner(e.partner_id, seq);
+                if let Some(provider) = e.provider_id {
+                    self.mention_partner(provider, seq);
+                }
+            }
+            Event::ResellerRelationshipAccepted(e) => self.accept(e, seq),
+            Event::DelegatedAdminRemoved(e) => {
+                let Some(customer) = self.mention_customer(e.customer_id, seq) else {
+                    return;
+                };
+                self.mention_partner(e.partner_id, seq);
+                if let Some(relationship) = self.existing_relationship(customer, e.partner_id) {
+                    relationship.delegated.end(seq);
+                    push_once(&mut relationship.history, seq);
+                }
+            }
+            Event::GranularAdminRequested(e) => self.granular_requested(e, seq),
+            Event::GranularAdminApproved(e) => self.granular_approved(e, seq),
+            Event::GranularAdminRevoked(e) => {
+                if let Some(request) = self.granular_mut(e.customer_id, e.request_id, seq)
+                    && request.revoked == NONE
+                {
+                    request.revoked = seq;
+                }
+                if let Some(customer) = self.customer_index.get(&e.customer_id).copied() {
+                    self.mention_party(customer, &e.revoked_by, seq);
+                }
+            }
+            Event::ResellerRelationshipRemoved(e) => {
+                let Some(customer) = self.mention_customer(e.customer_id, seq) else {
+                    return;
+                };
+                self.mention_partner(e.partner_id, seq);
+                self.mention_party(customer, &e.removed_by, seq);
+                if let Some(relationship) = self.existing_relationship(customer, e.partner_id) {
+                    relationship.of_record.end(seq);
+                    relationship.delegated.end(seq);
+                    push_once(&mut relationship.history, seq);
+                }
+                for request_id in &e.granular_admin_ended {
+                    if let Some(request) = self.customers[customer as usize]
+                        .granular
+                        .iter_mut()
+                        .find(|g| g.request_id == *request_id)
+                        && request.revoked == NONE
+                    {
+                        request.revoked = seq;
+                    }
+                }
+            }
+            Event::OrderSubmitted(e) => {
+                let order = self.order_mentions(
+                    e.customer_id,
+                    e.provider_id,
+                    e.reseller_id,
+                    e.submitted_by,
+                    seq,
+                );
+                self.orders.insert(e.order_id, order);
+            }
+            Event::SubscriptionCancelled(e) => {
+                if let Some(order) = self.orders.get(&e.order_id).copied() {
+                    self.order_rec_mentions(order, seq);
+                }
+            }
+        }
+    }
+
+    fn partnership_mut(
+        &mut self,
+        provider: PartnerId,
+        reseller: PartnerId,
+        seq: u32,
+    ) -> Option<&mut PartnershipRec> {
+        let provider = self.mention_partner(provider, seq)?;
+        let reseller = self.mention_partner(reseller, seq)?;
+        let index = *self.partnership_index.get(&(provider, reseller))?;
+        Some(&mut self.partnerships[index as usize])
+    }
+
+    fn order_mentions(
+        &mut self,
+        customer: CustomerId,
+        provider: PartnerId,
+        reseller: PartnerId,
+        user: UserId,
+        seq: u32,
+    ) -> OrderRec {
+        let order = OrderRec {
+            customer: self.customer_index.get(&customer).copied().unwrap_or(NONE),
+            provider: self.partner_index.get(&provider).copied().unwrap_or(NONE),
+            reseller: self.partner_index.get(&reseller).copied().unwrap_or(NONE),
+            user: self.user_index.get(&user).copied().unwrap_or(NONE),
+        };
+        self.order_rec_mentions(order, seq);
+        order
+    }
+
+    fn order_rec_mentions(&mut self, order: OrderRec, seq: u32) {
+        for partner in [order.provider, order.reseller] {
+            if partner != NONE {
+                push_once(&mut self.partners[partner as usize].history, seq);
+                if order.customer != NONE
+                    && let Some(relationship) = self.customers[order.customer as usize]
+                        .relationships
+                        .iter_mut()
+                        .find(|r| r.partner == partner)
+                {
+                    push_once(&mut relationship.history, seq);
+                }
+            }
+        }
+        if order.customer != NONE {
+            push_once(&mut self.customers[order.customer as usize].history, seq);
+        }
+        if order.user != NONE {
+            push_once(&mut self.users[order.user as usize].history, seq);
+        }
+    }
+
+    /// Rebuilds the lookups that are not serialized (after reading a checkpoint).
+    pub(crate) fn rebuild_indexes(&mut self) {
+        self.events.stream_names.rebuild_index();
+        self.events.actor_names.rebuild_index();
+    }
+
+    /// Checks the invariants that tie the tables together, after reading a checkpoint:
+    /// a checkpoint that passes its checksum but breaks these is refused, not trusted.
+    pub(crate) fn consistent(&self) -> bool {
+        let table = &self.events;
+        let n = table.positions.len();
+        let columns_agree = table.times.len() == n
+            && table.kinds.len() == n
+            && table.actors.len() == n
+            && table.streams.len() == n
+            && table.previous_in_stream.len() == n
+            && table.stream_last.len() == table.stream_names.len();
+        let references_ok = table
+            .kinds
+            .iter()
+            .all(|k| (*k as usize) < domain::EVENT_TYPES.len())
+            && table
+                .actors
+                .iter()
+                .all(|a| (*a as usize) < table.actor_names.len())
+            && table
+                .streams
+                .iter()
+                .all(|s| (*s as usize) < table.stream_names.len());
+        let indexes_ok = self.partner_index.len() == self.partners.len()
+            && self.user_index.len() == self.users.len()
+            && self.customer_index.len() == self.customers.len()
+            && self.partnership_index.len() == self.partnerships.len()
+            && self
+                .partner_index
+                .iter()
+                .all(|(id, i)| self.partners.get(*i as usize).is_some_and(|p| p.id == *id))
+            && self
+                .customer_index
+                .iter()
+                .all(|(id, i)| self.customers.get(*i as usize).is_some_and(|c| c.id == *id))
+            && self
+                .user_index
+                .iter()
+                .all(|(id, i)| self.users.get(*i as usize).is_some_and(|u| u.id == *id));
+        let ordered = table.positions.windows(2).all(|w| w[0] < w[1])
+            && table.times.windows(2).all(|w| w[0] <= w[1]);
+        columns_agree && references_ok && indexes_ok && ordered
+    }
+}

@@ -1,0 +1,226 @@
+//! Facts as intervals of validity over the log, so that "as of" is a binary search.
+//!
+//! Every event applied gets a *sequence number* (`seq`): its index among the events applied,
+//! 0, 1, 2, … in log order. A view of the read models "as of" some instant is the prefix of
+//! the first `n` events (`seq < n`). A yes/no fact keeps the intervals of sequence numbers
+//! during which it held: it starts to hold *with* the event at `start` (the event that made
+//! it true, its evidence) and stops holding *with* the event at `end` (the event that made it
+//! false). Answering at `n` is one `partition_point` over a vector that is almost always one
+//! or two entries long, so an as-of query costs what a current one costs.
+//!
+//! Sequence numbers rather than global positions keep the intervals at 4 bytes a bound, and
+//! let a backend's position gaps (KurrentDB) cost nothing.
+
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+/// The end of an interval that has not ended.
+pub(crate) const OPEN: u32 = u32::MAX;
+
+/// No event: used for "never happened" in single-event slots.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// What a fact was at a view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fact {
+    /// It held, made true by the event at this sequence number.
+    Held(u32),
+    /// It had held and was made false by the event at this sequence number.
+    Ended(u32),
+    /// It had never held.
+    Never,
+}
+
+/// One interval of validity: `[start, end)` in sequence numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Span {
+    /// The event that made the fact true.
+    pub start: u32,
+    /// The event that made it false, or [`OPEN`].
+    pub end: u32,
+}
+
+/// The intervals of validity of one yes/no fact, in log order and disjoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Spans(SmallVec<[Span; 1]>);
+
+impl Spans {
+    /// Whether the fact holds after every event applied so far.
+    pub fn is_open(&self) -> bool {
+        self.0.last().is_some_and(|span| span.end == OPEN)
+    }
+
+    /// The fact becomes true at `seq`; if it already holds, the earlier evidence is kept
+    /// (the domain keeps the first start of a relationship or a delegated admin grant).
+    pub fn start_keep(&mut self, seq: u32) -> bool {
+        if self.is_open() {
+            return false;
+        }
+        self.0.push(Span {
+            start: seq,
+            end: OPEN,
+        });
+        true
+    }
+
+    /// The fact becomes false at `seq` (nothing happens if it did not hold).
+    pub fn end(&mut self, seq: u32) {
+        if let Some(last) = self.0.last_mut()
+            && last.end == OPEN
+        {
+            debug_assert!(last.start < seq, "an interval ends after it starts");
+            last.end = seq;
+        }
+    }
+
+    /// The index of the interval current at `n`, if any started before `n`.
+    fn index_at(&self, n: u32) -> Option<usize> {
+        self.0.partition_point(|span| span.start < n).checked_sub(1)
+    }
+
+    /// The fact as of the first `n` events.
+    pub fn at(&self, n: u32) -> Fact {
+        match self.index_at(n) {
+            None => Fact::Never,
+            Some(index) => {
+                let span = self.0[index];
+                if n <= span.end {
+                    Fact::Held(span.start)
+                } else {
+                    Fact::Ended(span.end)
+                }
+            }
+        }
+    }
+
+    /// Whether the fact held as of the first `n` events.
+    pub fn holds_at(&self, n: u32) -> bool {
+        matches!(self.at(n), Fact::Held(_))
+    }
+
+    /// The index of the interval that holds at `n`, for data kept beside the intervals.
+    pub fn held_index(&self, n: u32) -> Option<usize> {
+        let index = self.index_at(n)?;
+        (n <= self.0[index].end).then_some(index)
+    }
+}
+
+/// Events that each set a fact anew (the latest one is the evidence), as sequence numbers
+/// in log order: authorizations, agreement signatures, deauthorizations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Marks(SmallVec<[u32; 2]>);
+
+impl Marks {
+    /// Records one more such event.
+    pub fn push(&mut self, seq: u32) {
+        debug_assert!(self.0.last().is_none_or(|last| *last < seq));
+        self.0.push(seq);
+    }
+
+    /// The latest such event among the first `n`.
+    pub fn last_before(&self, n: u32) -> Option<u32> {
+        // Almost always zero or one entry: check the last one first.
+        match self.0.last() {
+            None => None,
+            Some(last) if *last < n => Some(*last),
+            Some(_) => {
+                let count = self.0.partition_point(|seq| *seq < n);
+                count.checked_sub(1).map(|index| self.0[index])
+            }
+        }
+    }
+}
+
+/// A value that changes over the log: each version with the event that set it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Versions<T>(Vec<(u32, T)>);
+
+impl<T> Default for Versions<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T: PartialEq> Versions<T> {
+    /// Records a new version at `seq`.
+    pub fn set(&mut self, seq: u32, value: T) {
+        debug_assert!(self.0.last().is_none_or(|(last, _)| *last < seq));
+        self.0.push((seq, value));
+    }
+
+    /// Records a new version at `seq` only if it differs from the current one.
+    pub fn set_if_changed(&mut self, seq: u32, value: T) {
+        if self.current().is_none_or(|current| *current != value) {
+            self.set(seq, value);
+        }
+    }
+
+    /// The latest version.
+    pub fn current(&self) -> Option<&T> {
+        self.0.last().map(|(_, value)| value)
+    }
+
+    /// The version current as of the first `n` events, with the event that set it.
+    pub fn at(&self, n: u32) -> Option<(u32, &T)> {
+        match self.0.last() {
+            None => None,
+            Some((seq, value)) if *seq < n => Some((*seq, value)),
+            Some(_) => {
+                let count = self.0.partition_point(|(seq, _)| *seq < n);
+                count.checked_sub(1).map(|index| {
+                    let (seq, value) = &self.0[index];
+                    (*seq, value)
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_answer_at_every_prefix() {
+        let mut spans = Spans::default();
+        assert!(spans.start_keep(2));
+        assert!(
+            !spans.start_keep(3),
+            "an open fact keeps its first evidence"
+        );
+        spans.end(5);
+        spans.start_keep(7);
+        let expected = [
+            Fact::Never,
+            Fact::Never,
+            Fact::Never,
+            Fact::Held(2),
+            Fact::Held(2),
+            Fact::Held(2),
+            Fact::Ended(5),
+            Fact::Ended(5),
+            Fact::Held(7),
+            Fact::Held(7),
+        ];
+        for (n, fact) in expected.iter().enumerate() {
+            assert_eq!(spans.at(n as u32), *fact, "at {n}");
+        }
+    }
+
+    #[test]
+    fn marks_and_versions_take_the_latest_before() {
+        let mut marks = Marks::default();
+        marks.push(3);
+        marks.push(8);
+        assert_eq!(marks.last_before(3), None);
+        assert_eq!(marks.last_before(4), Some(3));
+        assert_eq!(marks.last_before(9), Some(8));
+        let mut versions = Versions::default();
+        versions.set(1, "a");
+        versions.set_if_changed(4, "a");
+        versions.set_if_changed(6, "b");
+        assert_eq!(versions.at(1), None);
+        assert_eq!(versions.at(5), Some((1, &"a")));
+        assert_eq!(versions.at(7), Some((6, &"b")));
+    }
+}
