@@ -145,6 +145,17 @@ impl AppState {
         })
     }
 
+    /// The store the server runs on.
+    pub fn store_handle(&self) -> Arc<dyn EventStore> {
+        self.store.clone()
+    }
+
+    /// The auditor and service keys, for other doors (the KurrentDB protocol) that accept
+    /// the same keys.
+    pub fn api_keys(&self) -> &ApiKeys {
+        &self.keys
+    }
+
     /// Whether the read models say this user was removed (a removed user's sessions stop
     /// working at once).
     pub fn user_removed(&self, user: domain::UserId) -> bool {
