@@ -330,7 +330,11 @@ fn hasher(cost: HashCost) -> Result<Argon2<'static>, CredentialError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Replaces the file at `path` with `bytes` durably and all at once: a temporary file is
+/// written and fsynced, renamed over `path`, and the directory fsynced, so that a crash
+/// leaves either the old contents or the new, never a mix. Shared by the small secret files
+/// beside the log (credentials, api keys).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let temporary = path.with_extension("tmp");
     let mut file = fs::File::create(&temporary)?;
     file.write_all(bytes)?;

@@ -7,8 +7,7 @@
 //! they are not in the event log.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
@@ -226,26 +225,11 @@ impl ApiKeys {
             path: path.clone(),
             reason: error.to_string(),
         })?;
-        write_atomically(path, &bytes).map_err(|source| KeyError::Io {
+        credentials::write_atomically(path, &bytes).map_err(|source| KeyError::Io {
             path: path.clone(),
             source,
         })
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let temporary = path.with_extension("tmp");
-    {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&temporary, path)?;
-    if let Some(parent) = path.parent() {
-        // The rename is durable only once the directory is.
-        std::fs::File::open(parent)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
