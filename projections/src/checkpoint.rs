@@ -29,7 +29,7 @@ use crate::model::Projections;
 
 /// The checkpoint format version. Bump it whenever the read models' layout or the meaning
 /// of any field changes: an older checkpoint is then discarded and rebuilt, never misread.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"CSPPROJ\n";
 const HEADER_BYTES: usize = 8 + 4 + 8 + 16 + 8 + 4;
@@ -117,8 +117,7 @@ pub fn decode(bytes: &[u8]) -> Result<Projections, String> {
     }
     let mut projections: Projections = rmp_serde::from_slice(payload)
         .map_err(|error| format!("payload does not decode: {error}"))?;
-    projections.rebuild_indexes();
-    if !projections.consistent() {
+    if !projections.rebuild_indexes() || !projections.consistent() {
         return Err("payload decodes but its tables disagree".into());
     }
     if projections.position().unwrap_or(u64::MAX) != position

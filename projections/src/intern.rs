@@ -7,6 +7,7 @@
 
 use std::hash::{BuildHasher, Hash};
 
+use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -39,16 +40,21 @@ pub(crate) mod sorted {
     }
 }
 
-/// Interned strings (stream names, actor texts): each distinct name once, with an index
-/// keyed by the name's 64-bit hash so the names are not stored twice. The rare hash
-/// collision goes to a small overflow map keyed by the name itself.
+/// Interned strings (stream names, actor texts): each distinct name once, all of them in
+/// one text (no allocation per name), found through a table of bare name indexes (4 bytes a
+/// slot, so that it stays in cache far longer than a map of keys would) with the names'
+/// 64-bit hashes kept beside them in index order: a lookup compares hashes first and the
+/// text only on a match, and growing the table never rehashes a name.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Names {
-    names: Vec<Box<str>>,
+    /// Every name, one after another.
+    text: String,
+    /// Where each name ends in `text`.
+    ends: Vec<u32>,
     #[serde(skip)]
-    by_hash: FxHashMap<u64, u32>,
+    hashes: Vec<u64>,
     #[serde(skip)]
-    overflow: FxHashMap<Box<str>, u32>,
+    table: HashTable<u32>,
     /// The last name interned: the events of one command share their stream and actor,
     /// so this answers most lookups without hashing.
     #[serde(skip)]
@@ -57,8 +63,8 @@ pub(crate) struct Names {
 
 impl PartialEq for Names {
     fn eq(&self, other: &Self) -> bool {
-        // The indexes are derived from the names.
-        self.names == other.names
+        // The lookups are derived from the names.
+        self.text == other.text && self.ends == other.ends
     }
 }
 
@@ -69,65 +75,114 @@ fn hash_of(name: &str) -> u64 {
 }
 
 impl Names {
-    /// The index of `name`, adding it if new.
-    pub fn intern(&mut self, name: &str) -> u32 {
+    /// The index of `name`, adding it if new; `None` when the names would pass 4 GiB.
+    pub fn intern(&mut self, name: &str) -> Option<u32> {
         if let Some(last) = self.last
-            && &*self.names[last as usize] == name
+            && self.name(last) == name
         {
-            return last;
+            return Some(last);
         }
-        let index = match self.find(name) {
+        let hash = hash_of(name);
+        let index = match self.find_hashed(name, hash) {
             Some(index) => index,
             None => {
-                let index = self.names.len() as u32;
-                self.names.push(name.into());
-                self.index_name(index);
+                let index = u32::try_from(self.ends.len()).ok()?;
+                let end = u32::try_from(self.text.len() + name.len()).ok()?;
+                self.text.push_str(name);
+                self.ends.push(end);
+                self.hashes.push(hash);
+                let hashes = &self.hashes;
+                self.table
+                    .insert_unique(hash, index, |index| hashes[*index as usize]);
                 index
             }
         };
         self.last = Some(index);
-        index
+        Some(index)
     }
 
     /// The index of `name`, if known.
     pub fn find(&self, name: &str) -> Option<u32> {
-        let index = *self.by_hash.get(&hash_of(name))?;
-        if &*self.names[index as usize] == name {
-            return Some(index);
-        }
-        self.overflow.get(name).copied()
+        self.find_hashed(name, hash_of(name))
     }
 
-    fn index_name(&mut self, index: u32) {
-        let name = &self.names[index as usize];
-        match self.by_hash.entry(hash_of(name)) {
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(index);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.overflow.insert(name.clone(), index);
-            }
-        }
+    fn find_hashed(&self, name: &str, hash: u64) -> Option<u32> {
+        self.table
+            .find(hash, |index| {
+                self.hashes[*index as usize] == hash && self.name(*index) == name
+            })
+            .copied()
     }
 
     /// The name at `index`.
     pub fn name(&self, index: u32) -> &str {
-        &self.names[index as usize]
+        let index = index as usize;
+        let start = index.checked_sub(1).map_or(0, |before| self.ends[before]) as usize;
+        &self.text[start..self.ends[index] as usize]
     }
 
     /// How many names.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.ends.len()
     }
 
-    /// Rebuilds the lookup after deserializing.
+    /// Whether the layout read from a checkpoint holds together: ends in order, within the
+    /// text and on character boundaries.
+    pub fn well_formed(&self) -> bool {
+        self.ends.windows(2).all(|pair| pair[0] <= pair[1])
+            && self.ends.last().map_or(0, |end| *end as usize) == self.text.len()
+            && self
+                .ends
+                .iter()
+                .all(|end| self.text.is_char_boundary(*end as usize))
+    }
+
+    /// Rebuilds the lookup after deserializing (the layout must be [`Names::well_formed`]).
+    /// A name written twice (a damaged checkpoint) keeps its first index.
     pub fn rebuild_index(&mut self) {
-        self.by_hash.clear();
-        self.overflow.clear();
         self.last = None;
-        self.by_hash.reserve(self.names.len());
-        for index in 0..self.names.len() as u32 {
-            self.index_name(index);
+        self.hashes = (0..self.ends.len() as u32)
+            .map(|index| hash_of(self.name(index)))
+            .collect();
+        let mut table = HashTable::with_capacity(self.ends.len());
+        for index in 0..self.ends.len() as u32 {
+            let hash = self.hashes[index as usize];
+            if self.find_in(&table, self.name(index), hash).is_none() {
+                table.insert_unique(hash, index, |index| self.hashes[*index as usize]);
+            }
         }
+        self.table = table;
+    }
+
+    fn find_in(&self, table: &HashTable<u32>, name: &str, hash: u64) -> Option<u32> {
+        table
+            .find(hash, |index| {
+                self.hashes[*index as usize] == hash && self.name(*index) == name
+            })
+            .copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_intern_once_and_survive_a_round_trip() {
+        let mut names = Names::default();
+        let a = names.intern("order-1");
+        let b = names.intern("customer-1");
+        assert_eq!(names.intern("order-1"), a);
+        assert_eq!(names.intern(""), Some(2));
+        assert_eq!(names.find("customer-1"), b);
+        assert_eq!(names.find("nope"), None);
+        assert_eq!(names.name(1), "customer-1");
+        let bytes = rmp_serde::to_vec(&names).unwrap_or_default();
+        let mut read: Names = rmp_serde::from_slice(&bytes).unwrap_or_default();
+        assert!(read.well_formed());
+        read.rebuild_index();
+        assert_eq!(read, names);
+        assert_eq!(read.find("order-1"), a);
+        assert_eq!(read.find(""), Some(2));
     }
 }

@@ -31,6 +31,7 @@
 //! ```
 
 pub mod checkpoint;
+mod input;
 mod intern;
 mod model;
 mod query;

@@ -7,10 +7,7 @@
 //! rebuild of the prefix.
 
 use chrono::{DateTime, Utc};
-use domain::events::{
-    CustomerParty, Event, GranularAdminApproved, GranularAdminRequested,
-    ResellerRelationshipAccepted,
-};
+use domain::events::{CustomerParty, Event, GranularAdminApproved, GranularAdminRequested};
 use domain::types::{CustomerProfile, LegalProfile, RelationshipTier, SupportDetails};
 use domain::{
     Country, CustomerId, Email, GranularAdminRequestId, GranularDuration, OrderId, PartnerId,
@@ -21,8 +18,11 @@ use serde::{Deserialize, Serialize};
 use store::RecordedEvent;
 use uuid::Uuid;
 
+use smallvec::SmallVec;
+
+use crate::input::{self, Hot};
 use crate::intern::{Names, sorted};
-use crate::timeline::{Marks, NONE, Spans, Versions};
+use crate::timeline::{History, Marks, Mentions, NONE, Spans, Versions};
 
 /// Why an event could not be applied. The read models never skip a fact: the caller stops
 /// and reports it.
@@ -160,7 +160,7 @@ pub(crate) struct PartnerRec {
     /// Partnerships where it is the provider / the reseller, in order of the invitation.
     pub as_provider: Vec<u32>,
     pub as_reseller: Vec<u32>,
-    pub history: Vec<u32>,
+    pub history: History,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,7 +174,7 @@ pub(crate) struct UserRec {
     pub removed: Spans,
     /// Intervals while a temporary password waited to be changed.
     pub temporary: Spans,
-    pub history: Vec<u32>,
+    pub history: History,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,10 +189,10 @@ pub(crate) struct PartnershipRec {
 pub(crate) struct RelationshipRec {
     pub partner: u32,
     pub of_record: Spans,
-    /// The tier of each interval of `of_record`.
-    pub tiers: Vec<RelationshipTier>,
+    /// The tier of each interval of `of_record` (inline: a tier rarely changes).
+    pub tiers: SmallVec<[RelationshipTier; 16]>,
     pub delegated: Spans,
-    pub history: Vec<u32>,
+    pub history: History,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,9 +213,10 @@ pub(crate) struct CustomerRec {
     pub id: CustomerId,
     pub created: u32,
     pub profile: CustomerProfile,
-    pub relationships: Vec<RelationshipRec>,
+    /// Inline: a customer has one or two partners of record (a reseller and its provider).
+    pub relationships: SmallVec<[RelationshipRec; 2]>,
     pub granular: Vec<GranularRec>,
-    pub history: Vec<u32>,
+    pub history: History,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -274,51 +275,9 @@ pub struct Projections {
     pub(crate) customer_by_tenant: FxHashMap<TenantId, u32>,
     #[serde(with = "sorted")]
     pub(crate) orders: FxHashMap<OrderId, OrderRec>,
+    /// The mentions of every party's and relationship's history.
+    pub(crate) mentions: Mentions,
     pub(crate) last_event_id: Option<Uuid>,
-}
-
-/// The index of an event type in `domain::EVENT_TYPES` (the `events!` declaration order).
-pub(crate) fn kind_of(event: &Event) -> u8 {
-    match event {
-        Event::EnrollmentStarted(_) => 0,
-        Event::MpnProfilesObserved(_) => 1,
-        Event::MpnProfileLinked(_) => 2,
-        Event::LegalProfileSubmitted(_) => 3,
-        Event::PrimaryContactVerificationRequested(_) => 4,
-        Event::PrimaryContactEmailVerified(_) => 5,
-        Event::EnrollmentReviewStepCompleted(_) => 6,
-        Event::EnrollmentAuthorized(_) => 7,
-        Event::EnrollmentRejected(_) => 8,
-        Event::EnrollmentResubmitted(_) => 9,
-        Event::PartnerAgreementSigned(_) => 10,
-        Event::PartnerDeauthorized(_) => 11,
-        Event::ResellerProgramAdded(_) => 12,
-        Event::ProviderOnboarded(_) => 13,
-        Event::UserAdded(_) => 14,
-        Event::TemporaryPasswordIssued(_) => 15,
-        Event::TemporaryPasswordChanged(_) => 16,
-        Event::UserRolesChanged(_) => 17,
-        Event::UserRemoved(_) => 18,
-        Event::IndirectResellerInvited(_) => 19,
-        Event::IndirectProviderAuthorized(_) => 20,
-        Event::PartnershipEnded(_) => 21,
-        Event::CustomerImported(_) => 22,
-        Event::CustomerInvitationCreated(_) => 23,
-        Event::ResellerRelationshipAccepted(_) => 24,
-        Event::DelegatedAdminRemoved(_) => 25,
-        Event::GranularAdminRequested(_) => 26,
-        Event::GranularAdminApproved(_) => 27,
-        Event::GranularAdminRevoked(_) => 28,
-        Event::ResellerRelationshipRemoved(_) => 29,
-        Event::OrderSubmitted(_) => 30,
-        Event::SubscriptionCancelled(_) => 31,
-    }
-}
-
-fn push_once(history: &mut Vec<u32>, seq: u32) {
-    if history.last() != Some(&seq) {
-        history.push(seq);
-    }
 }
 
 fn pending_step(partner: &PartnerRec) -> PendingStep {
@@ -373,29 +332,44 @@ impl Projections {
     }
 
     /// Decodes and applies the next recorded event of the log.
+    ///
+    /// The most numerous event types are read through views of only the fields the read
+    /// models keep (module `input`); the rest through the domain's decoder. Nothing changes
+    /// unless the whole event applies.
     pub fn apply(&mut self, recorded: &RecordedEvent) -> Result<(), ApplyError> {
+        let position = recorded.position.0;
+        let undecodable = |reason: String| ApplyError::Undecodable { position, reason };
+        let kind = domain::event_type_index(&recorded.event_type)
+            .ok_or_else(|| undecodable(format!("unknown event type {:?}", recorded.event_type)))?;
+        if recorded.schema_version == domain::EVENT_TYPES[kind].version
+            && let Some(hot) = Hot::read(kind, &recorded.payload)
+        {
+            let envelope = Envelope::of(recorded);
+            let seq = self.record(&envelope, kind)?;
+            self.evolve_hot(seq, hot);
+            self.last_event_id = Some(envelope.event_id);
+            return Ok(());
+        }
         let event = Event::decode(
             &recorded.event_type,
             recorded.schema_version,
             &recorded.payload,
         )
-        .map_err(|error| ApplyError::Undecodable {
-            position: recorded.position.0,
-            reason: error.to_string(),
-        })?;
+        .map_err(|error| undecodable(error.to_string()))?;
         self.apply_event(Envelope::of(recorded), &event)
     }
 
     /// Applies the next event of the log, already decoded.
     pub fn apply_event(&mut self, envelope: Envelope<'_>, event: &Event) -> Result<(), ApplyError> {
-        let seq = self.record(&envelope, event)?;
+        let seq = self.record(&envelope, event.type_index())?;
         self.evolve(seq, event);
         self.last_event_id = Some(envelope.event_id);
         Ok(())
     }
 
-    /// Appends the envelope columns; returns the event's sequence number.
-    fn record(&mut self, envelope: &Envelope<'_>, event: &Event) -> Result<u32, ApplyError> {
+    /// Appends the envelope columns; returns the event's sequence number. Checks everything
+    /// before changing anything.
+    fn record(&mut self, envelope: &Envelope<'_>, kind: usize) -> Result<u32, ApplyError> {
         let table = &mut self.events;
         let position = envelope.position;
         if let Some(&previous) = table.positions.last()
@@ -411,60 +385,63 @@ impl Projections {
             return Err(ApplyError::TimeWentBack { position });
         }
         let seq = u32::try_from(table.positions.len()).map_err(|_| ApplyError::Full)?;
-        if seq >= NONE - 1 {
+        if seq >= NONE - 1 || !self.mentions.has_room() {
             return Err(ApplyError::Full);
         }
+        // Interning may add a name that a failure of the other leaves unused: harmless, and
+        // only when the names pass 4 GiB.
+        let stream = table
+            .stream_names
+            .intern(envelope.stream)
+            .ok_or(ApplyError::Full)?;
+        let actor = table
+            .actor_names
+            .intern(envelope.actor)
+            .ok_or(ApplyError::Full)?;
         if let Some(&first) = table.positions.first() {
             table.dense &= position == first + u64::from(seq);
         }
-        let stream = table.stream_names.intern(envelope.stream);
         if stream as usize == table.stream_last.len() {
             table.stream_last.push(NONE);
         }
         let previous = std::mem::replace(&mut table.stream_last[stream as usize], seq);
         table.positions.push(position);
         table.times.push(time);
-        table.kinds.push(kind_of(event));
-        table.actors.push(table.actor_names.intern(envelope.actor));
+        table.kinds.push(kind as u8);
+        table.actors.push(actor);
         table.streams.push(stream);
         table.previous_in_stream.push(previous);
         Ok(seq)
     }
 
-    fn partner_mut(&mut self, id: PartnerId) -> Option<&mut PartnerRec> {
-        let index = *self.partner_index.get(&id)?;
-        Some(&mut self.partners[index as usize])
-    }
-
-    fn user_mut(&mut self, id: UserId) -> Option<&mut UserRec> {
+    /// The user of `id`, with the event added to its history.
+    fn mention_user(&mut self, id: UserId, seq: u32) -> Option<&mut UserRec> {
         let index = *self.user_index.get(&id)?;
-        Some(&mut self.users[index as usize])
+        let user = &mut self.users[index as usize];
+        self.mentions.mention(&mut user.history, seq);
+        Some(user)
     }
 
     fn mention_partner(&mut self, id: PartnerId, seq: u32) -> Option<u32> {
         let index = *self.partner_index.get(&id)?;
-        push_once(&mut self.partners[index as usize].history, seq);
+        self.mentions
+            .mention(&mut self.partners[index as usize].history, seq);
         Some(index)
-    }
-
-    fn mention_user(&mut self, id: UserId, seq: u32) {
-        if let Some(user) = self.user_mut(id) {
-            push_once(&mut user.history, seq);
-        }
     }
 
     fn mention_customer(&mut self, id: CustomerId, seq: u32) -> Option<u32> {
         let index = *self.customer_index.get(&id)?;
-        push_once(&mut self.customers[index as usize].history, seq);
+        self.mentions
+            .mention(&mut self.customers[index as usize].history, seq);
         Some(index)
     }
 
     /// A partner event that changes only the partner record.
     fn with_partner(&mut self, id: PartnerId, seq: u32, change: impl FnOnce(&mut PartnerRec)) {
-        if let Some(partner) = self.partner_mut(id) {
-            push_once(&mut partner.history, seq);
-            change(partner);
-        }
+        let Some(index) = self.mention_partner(id, seq) else {
+            return;
+        };
+        change(&mut self.partners[index as usize]);
     }
 
     fn new_partner(
@@ -483,6 +460,8 @@ impl Projections {
         let index = self.partners.len() as u32;
         let mut name_versions = Versions::default();
         name_versions.set(seq, name.to_owned());
+        let mut history = History::default();
+        self.mentions.mention(&mut history, seq);
         self.partners.push(PartnerRec {
             id,
             created: seq,
@@ -504,14 +483,15 @@ impl Projections {
             customers: Vec::new(),
             as_provider: Vec::new(),
             as_reseller: Vec::new(),
-            history: vec![seq],
+            history,
         });
         self.partner_index.insert(id, index);
         Some(index)
     }
 
     /// The customer of an import or acceptance, created on first sight.
-    fn known_customer(&mut self, id: CustomerId, profile: &CustomerProfile, seq: u32) -> u32 {
+    fn known_customer(&mut self, id: CustomerId, profile: CustomerProfile, seq: u32) -> u32 {
+        let tenant = profile.tenant_id;
         let index = match self.customer_index.get(&id) {
             Some(index) => *index,
             None => {
@@ -519,53 +499,59 @@ impl Projections {
                 self.customers.push(CustomerRec {
                     id,
                     created: seq,
-                    profile: profile.clone(),
-                    relationships: Vec::new(),
+                    profile,
+                    relationships: SmallVec::new(),
                     granular: Vec::new(),
-                    history: Vec::new(),
+                    history: History::default(),
                 });
                 self.customer_index.insert(id, index);
                 index
             }
         };
-        self.customer_by_tenant
-            .entry(profile.tenant_id)
-            .or_insert(index);
-        push_once(&mut self.customers[index as usize].history, seq);
+        self.customer_by_tenant.entry(tenant).or_insert(index);
+        self.mentions
+            .mention(&mut self.customers[index as usize].history, seq);
         index
     }
 
-    /// The relationship record of a customer and a partner, created on first sight.
-    fn relationship(&mut self, customer: u32, partner: u32) -> &mut RelationshipRec {
-        let relationships = &mut self.customers[customer as usize].relationships;
-        let slot = match relationships.iter().position(|r| r.partner == partner) {
-            Some(slot) => slot,
-            None => {
-                relationships.push(RelationshipRec {
-                    partner,
-                    of_record: Spans::default(),
-                    tiers: Vec::new(),
-                    delegated: Spans::default(),
-                    history: Vec::new(),
-                });
-                self.partners[partner as usize].customers.push(customer);
-                relationships.len() - 1
-            }
-        };
-        &mut relationships[slot]
-    }
-
-    /// An existing relationship record, if any.
-    fn existing_relationship(
-        &mut self,
-        customer: u32,
-        partner: PartnerId,
-    ) -> Option<&mut RelationshipRec> {
-        let partner = *self.partner_index.get(&partner)?;
+    /// The slot of the relationship of a customer and a partner, if any.
+    fn relationship_slot(&self, customer: u32, partner: u32) -> Option<usize> {
         self.customers[customer as usize]
             .relationships
-            .iter_mut()
-            .find(|r| r.partner == partner)
+            .iter()
+            .position(|r| r.partner == partner)
+    }
+
+    /// The slot of the relationship record of a customer and a partner, created on first
+    /// sight.
+    fn relationship(&mut self, customer: u32, partner: u32) -> usize {
+        if let Some(slot) = self.relationship_slot(customer, partner) {
+            return slot;
+        }
+        let relationships = &mut self.customers[customer as usize].relationships;
+        relationships.push(RelationshipRec {
+            partner,
+            of_record: Spans::default(),
+            tiers: SmallVec::new(),
+            delegated: Spans::default(),
+            history: History::default(),
+        });
+        self.partners[partner as usize].customers.push(customer);
+        relationships.len() - 1
+    }
+
+    /// Adds the event to the history of the relationship of a customer and a partner (by
+    /// index), if there is one; returns the relationship.
+    fn mention_relationship(
+        &mut self,
+        customer: u32,
+        partner: u32,
+        seq: u32,
+    ) -> Option<&mut RelationshipRec> {
+        let slot = self.relationship_slot(customer, partner)?;
+        let relationship = &mut self.customers[customer as usize].relationships[slot];
+        self.mentions.mention(&mut relationship.history, seq);
+        Some(relationship)
     }
 
     /// Makes `partner` reseller of record for `customer` (keeping an earlier start).
@@ -579,25 +565,31 @@ impl Projections {
         let Some(partner) = self.mention_partner(partner, seq) else {
             return;
         };
-        let relationship = self.relationship(customer, partner);
+        let slot = self.relationship(customer, partner);
+        let relationship = &mut self.customers[customer as usize].relationships[slot];
         if relationship.of_record.start_keep(seq) {
             relationship.tiers.push(tier);
         }
-        push_once(&mut relationship.history, seq);
+        self.mentions.mention(&mut relationship.history, seq);
     }
 
     /// Grants delegated admin to a partner of record (keeping an earlier grant).
     fn grant_delegated_admin(&mut self, customer: u32, partner: PartnerId, seq: u32) {
-        if let Some(relationship) = self.existing_relationship(customer, partner)
-            && relationship.of_record.is_open()
-        {
+        let Some(&partner) = self.partner_index.get(&partner) else {
+            return;
+        };
+        let Some(slot) = self.relationship_slot(customer, partner) else {
+            return;
+        };
+        let relationship = &mut self.customers[customer as usize].relationships[slot];
+        if relationship.of_record.is_open() {
             relationship.delegated.start_keep(seq);
-            push_once(&mut relationship.history, seq);
+            self.mentions.mention(&mut relationship.history, seq);
         }
     }
 
-    fn accept(&mut self, e: &ResellerRelationshipAccepted, seq: u32) {
-        let customer = self.known_customer(e.customer_id, &e.customer, seq);
+    fn accept(&mut self, e: input::ResellerRelationshipAccepted, seq: u32) {
+        let customer = self.known_customer(e.customer_id, e.customer, seq);
         for accepted in &e.partners {
             self.make_of_record(customer, accepted.standing.partner_id, accepted.tier, seq);
         }
@@ -611,9 +603,7 @@ impl Projections {
         let Some(partner) = self.mention_partner(e.partner_id, seq) else {
             return;
         };
-        if let Some(relationship) = self.existing_relationship(customer, e.partner_id) {
-            push_once(&mut relationship.history, seq);
-        }
+        self.mention_relationship(customer, partner, seq);
         self.customers[customer as usize]
             .granular
             .push(GranularRec {
@@ -636,23 +626,15 @@ impl Projections {
         seq: u32,
     ) -> Option<&mut GranularRec> {
         let customer = self.mention_customer(customer_id, seq)?;
-        let partner = self.customers[customer as usize]
+        let slot = self.customers[customer as usize]
             .granular
             .iter()
-            .find(|g| g.request_id == request_id)?
-            .partner;
-        push_once(&mut self.partners[partner as usize].history, seq);
-        if let Some(relationship) = self.customers[customer as usize]
-            .relationships
-            .iter_mut()
-            .find(|r| r.partner == partner)
-        {
-            push_once(&mut relationship.history, seq);
-        }
-        self.customers[customer as usize]
-            .granular
-            .iter_mut()
-            .find(|g| g.request_id == request_id)
+            .position(|g| g.request_id == request_id)?;
+        let partner = self.customers[customer as usize].granular[slot].partner;
+        self.mentions
+            .mention(&mut self.partners[partner as usize].history, seq);
+        self.mention_relationship(customer, partner, seq);
+        Some(&mut self.customers[customer as usize].granular[slot])
     }
 
     fn granular_approved(&mut self, e: &GranularAdminApproved, seq: u32) {
@@ -662,10 +644,127 @@ impl Projections {
         }
     }
 
-    fn mention_party(&mut self, customer: u32, party: &CustomerParty, seq: u32) {
-        let _ = customer;
+    fn mention_party(&mut self, party: &CustomerParty, seq: u32) {
         if let CustomerParty::Partner { partner_id } = party {
             self.mention_partner(*partner_id, seq);
+        }
+    }
+
+    fn invitation_created(&mut self, partner: PartnerId, provider: Option<PartnerId>, seq: u32) {
+        self.mention_partner(partner, seq);
+        if let Some(provider) = provider {
+            self.mention_partner(provider, seq);
+        }
+    }
+
+    fn delegated_admin_removed(&mut self, customer: CustomerId, partner: PartnerId, seq: u32) {
+        let Some(customer) = self.mention_customer(customer, seq) else {
+            return;
+        };
+        let Some(partner) = self.mention_partner(partner, seq) else {
+            return;
+        };
+        if let Some(relationship) = self.mention_relationship(customer, partner, seq) {
+            relationship.delegated.end(seq);
+        }
+    }
+
+    fn subscription_cancelled(&mut self, order: OrderId, seq: u32) {
+        if let Some(order) = self.orders.get(&order).copied() {
+            self.order_mentions(order, seq);
+        }
+    }
+
+    fn reseller_invited(&mut self, provider: PartnerId, reseller: PartnerId, seq: u32) {
+        let provider = self.mention_partner(provider, seq);
+        let reseller = self.mention_partner(reseller, seq);
+        let (Some(provider), Some(reseller)) = (provider, reseller) else {
+            return;
+        };
+        let index = match self.partnership_index.get(&(provider, reseller)) {
+            Some(index) => *index,
+            None => {
+                let index = self.partnerships.len() as u32;
+                self.partnerships.push(PartnershipRec {
+                    provider,
+                    reseller,
+                    invited: Marks::default(),
+                    active: Spans::default(),
+                });
+                self.partnership_index.insert((provider, reseller), index);
+                self.partners[provider as usize].as_provider.push(index);
+                self.partners[reseller as usize].as_reseller.push(index);
+                index
+            }
+        };
+        self.partnerships[index as usize].invited.push(seq);
+    }
+
+    fn order_submitted(&mut self, e: &input::OrderSubmitted, seq: u32) {
+        let order = OrderRec {
+            customer: self
+                .customer_index
+                .get(&e.customer_id)
+                .copied()
+                .unwrap_or(NONE),
+            provider: self
+                .partner_index
+                .get(&e.provider_id)
+                .copied()
+                .unwrap_or(NONE),
+            reseller: self
+                .partner_index
+                .get(&e.reseller_id)
+                .copied()
+                .unwrap_or(NONE),
+            user: self
+                .user_index
+                .get(&e.submitted_by)
+                .copied()
+                .unwrap_or(NONE),
+        };
+        self.order_mentions(order, seq);
+        self.orders.insert(e.order_id, order);
+    }
+
+    /// An order event concerns its provider, reseller, customer, their relationships and
+    /// the submitting user.
+    fn order_mentions(&mut self, order: OrderRec, seq: u32) {
+        for partner in [order.provider, order.reseller] {
+            if partner != NONE {
+                self.mentions
+                    .mention(&mut self.partners[partner as usize].history, seq);
+                if order.customer != NONE {
+                    self.mention_relationship(order.customer, partner, seq);
+                }
+            }
+        }
+        if order.customer != NONE {
+            self.mentions
+                .mention(&mut self.customers[order.customer as usize].history, seq);
+        }
+        if order.user != NONE {
+            self.mentions
+                .mention(&mut self.users[order.user as usize].history, seq);
+        }
+    }
+
+    /// Changes the read models for one event read through its view.
+    fn evolve_hot(&mut self, seq: u32, event: Hot) {
+        match event {
+            Hot::OrderSubmitted(e) => self.order_submitted(&e, seq),
+            Hot::SubscriptionCancelled(e) => self.subscription_cancelled(e.order_id, seq),
+            Hot::CustomerInvitationCreated(e) => {
+                self.invitation_created(e.partner_id, e.provider_id, seq)
+            }
+            Hot::ResellerRelationshipAccepted(e) => self.accept(e, seq),
+            Hot::IndirectResellerInvited(e) => {
+                self.reseller_invited(e.provider_id, e.reseller_id, seq)
+            }
+            Hot::MpnProfilesObserved(e) => self.with_partner(e.partner_id, seq, |_| {}),
+            Hot::DelegatedAdminRemoved(e) => {
+                self.delegated_admin_removed(e.customer_id, e.partner_id, seq)
+            }
         }
     }
 
@@ -808,6 +907,8 @@ impl Projections {
                         admin_role: e.admin_role,
                     },
                 );
+                let mut history = History::default();
+                self.mentions.mention(&mut history, seq);
                 self.users.push(UserRec {
                     id: e.user_id,
                     partner,
@@ -817,29 +918,26 @@ impl Projections {
                     roles,
                     removed: Spans::default(),
                     temporary: Spans::default(),
-                    history: vec![seq],
+                    history,
                 });
                 self.user_index.insert(e.user_id, index);
                 self.partners[partner as usize].users.push(index);
             }
             Event::TemporaryPasswordIssued(e) => {
                 self.mention_partner(e.partner_id, seq);
-                if let Some(user) = self.user_mut(e.user_id) {
-                    push_once(&mut user.history, seq);
+                if let Some(user) = self.mention_user(e.user_id, seq) {
                     user.temporary.start_keep(seq);
                 }
             }
             Event::TemporaryPasswordChanged(e) => {
                 self.mention_partner(e.partner_id, seq);
-                if let Some(user) = self.user_mut(e.user_id) {
-                    push_once(&mut user.history, seq);
+                if let Some(user) = self.mention_user(e.user_id, seq) {
                     user.temporary.end(seq);
                 }
             }
             Event::UserRolesChanged(e) => {
                 self.mention_partner(e.partner_id, seq);
-                if let Some(user) = self.user_mut(e.user_id) {
-                    push_once(&mut user.history, seq);
+                if let Some(user) = self.mention_user(e.user_id, seq) {
                     user.roles.set(
                         seq,
                         Roles {
@@ -851,34 +949,12 @@ impl Projections {
             }
             Event::UserRemoved(e) => {
                 self.mention_partner(e.partner_id, seq);
-                if let Some(user) = self.user_mut(e.user_id) {
-                    push_once(&mut user.history, seq);
+                if let Some(user) = self.mention_user(e.user_id, seq) {
                     user.removed.start_keep(seq);
                 }
             }
             Event::IndirectResellerInvited(e) => {
-                let provider = self.mention_partner(e.provider_id, seq);
-                let reseller = self.mention_partner(e.reseller_id, seq);
-                let (Some(provider), Some(reseller)) = (provider, reseller) else {
-                    return;
-                };
-                let index = match self.partnership_index.get(&(provider, reseller)) {
-                    Some(index) => *index,
-                    None => {
-                        let index = self.partnerships.len() as u32;
-                        self.partnerships.push(PartnershipRec {
-                            provider,
-                            reseller,
-                            invited: Marks::default(),
-                            active: Spans::default(),
-                        });
-                        self.partnership_index.insert((provider, reseller), index);
-                        self.partners[provider as usize].as_provider.push(index);
-                        self.partners[reseller as usize].as_reseller.push(index);
-                        index
-                    }
-                };
-                self.partnerships[index as usize].invited.push(seq);
+                self.reseller_invited(e.provider_id, e.reseller_id, seq)
             }
             Event::IndirectProviderAuthorized(e) => {
                 if let Some(partnership) = self.partnership_mut(e.provider_id, e.reseller_id, seq) {
@@ -893,7 +969,7 @@ impl Projections {
                 }
             }
             Event::CustomerImported(e) => {
-                let customer = self.known_customer(e.customer_id, &e.customer, seq);
+                let customer = self.known_customer(e.customer_id, e.customer.clone(), seq);
                 self.make_of_record(
                     customer,
                     e.reseller_id,
@@ -905,21 +981,11 @@ impl Projections {
                 }
             }
             Event::CustomerInvitationCreated(e) => {
-                self.mention_partner(e.partner_id, seq);
-                if let Some(provider) = e.provider_id {
-                    self.mention_partner(provider, seq);
-                }
+                self.invitation_created(e.partner_id, e.provider_id, seq)
             }
-            Event::ResellerRelationshipAccepted(e) => self.accept(e, seq),
+            Event::ResellerRelationshipAccepted(e) => self.accept(e.into(), seq),
             Event::DelegatedAdminRemoved(e) => {
-                let Some(customer) = self.mention_customer(e.customer_id, seq) else {
-                    return;
-                };
-                self.mention_partner(e.partner_id, seq);
-                if let Some(relationship) = self.existing_relationship(customer, e.partner_id) {
-                    relationship.delegated.end(seq);
-                    push_once(&mut relationship.history, seq);
-                }
+                self.delegated_admin_removed(e.customer_id, e.partner_id, seq)
             }
             Event::GranularAdminRequested(e) => self.granular_requested(e, seq),
             Event::GranularAdminApproved(e) => self.granular_approved(e, seq),
@@ -929,20 +995,21 @@ impl Projections {
                 {
                     request.revoked = seq;
                 }
-                if let Some(customer) = self.customer_index.get(&e.customer_id).copied() {
-                    self.mention_party(customer, &e.revoked_by, seq);
+                if self.customer_index.contains_key(&e.customer_id) {
+                    self.mention_party(&e.revoked_by, seq);
                 }
             }
             Event::ResellerRelationshipRemoved(e) => {
                 let Some(customer) = self.mention_customer(e.customer_id, seq) else {
                     return;
                 };
-                self.mention_partner(e.partner_id, seq);
-                self.mention_party(customer, &e.removed_by, seq);
-                if let Some(relationship) = self.existing_relationship(customer, e.partner_id) {
+                let partner = self.mention_partner(e.partner_id, seq);
+                self.mention_party(&e.removed_by, seq);
+                if let Some(partner) = partner
+                    && let Some(relationship) = self.mention_relationship(customer, partner, seq)
+                {
                     relationship.of_record.end(seq);
                     relationship.delegated.end(seq);
-                    push_once(&mut relationship.history, seq);
                 }
                 for request_id in &e.granular_admin_ended {
                     if let Some(request) = self.customers[customer as usize]
@@ -955,21 +1022,8 @@ impl Projections {
                     }
                 }
             }
-            Event::OrderSubmitted(e) => {
-                let order = self.order_mentions(
-                    e.customer_id,
-                    e.provider_id,
-                    e.reseller_id,
-                    e.submitted_by,
-                    seq,
-                );
-                self.orders.insert(e.order_id, order);
-            }
-            Event::SubscriptionCancelled(e) => {
-                if let Some(order) = self.orders.get(&e.order_id).copied() {
-                    self.order_rec_mentions(order, seq);
-                }
-            }
+            Event::OrderSubmitted(e) => self.order_submitted(&e.into(), seq),
+            Event::SubscriptionCancelled(e) => self.subscription_cancelled(e.order_id, seq),
         }
     }
 
@@ -985,50 +1039,16 @@ impl Projections {
         Some(&mut self.partnerships[index as usize])
     }
 
-    fn order_mentions(
-        &mut self,
-        customer: CustomerId,
-        provider: PartnerId,
-        reseller: PartnerId,
-        user: UserId,
-        seq: u32,
-    ) -> OrderRec {
-        let order = OrderRec {
-            customer: self.customer_index.get(&customer).copied().unwrap_or(NONE),
-            provider: self.partner_index.get(&provider).copied().unwrap_or(NONE),
-            reseller: self.partner_index.get(&reseller).copied().unwrap_or(NONE),
-            user: self.user_index.get(&user).copied().unwrap_or(NONE),
-        };
-        self.order_rec_mentions(order, seq);
-        order
-    }
-
-    fn order_rec_mentions(&mut self, order: OrderRec, seq: u32) {
-        for partner in [order.provider, order.reseller] {
-            if partner != NONE {
-                push_once(&mut self.partners[partner as usize].history, seq);
-                if order.customer != NONE
-                    && let Some(relationship) = self.customers[order.customer as usize]
-                        .relationships
-                        .iter_mut()
-                        .find(|r| r.partner == partner)
-                {
-                    push_once(&mut relationship.history, seq);
-                }
-            }
+    /// Rebuilds the lookups that are not serialized (after reading a checkpoint); `false`
+    /// when the name tables do not hold together, so cannot be indexed.
+    pub(crate) fn rebuild_indexes(&mut self) -> bool {
+        let table = &mut self.events;
+        if !table.stream_names.well_formed() || !table.actor_names.well_formed() {
+            return false;
         }
-        if order.customer != NONE {
-            push_once(&mut self.customers[order.customer as usize].history, seq);
-        }
-        if order.user != NONE {
-            push_once(&mut self.users[order.user as usize].history, seq);
-        }
-    }
-
-    /// Rebuilds the lookups that are not serialized (after reading a checkpoint).
-    pub(crate) fn rebuild_indexes(&mut self) {
-        self.events.stream_names.rebuild_index();
-        self.events.actor_names.rebuild_index();
+        table.stream_names.rebuild_index();
+        table.actor_names.rebuild_index();
+        true
     }
 
     /// Checks the invariants that tie the tables together, after reading a checkpoint:
@@ -1070,8 +1090,21 @@ impl Projections {
                 .user_index
                 .iter()
                 .all(|(id, i)| self.users.get(*i as usize).is_some_and(|u| u.id == *id));
+        let mentions = &self.mentions;
+        let histories_ok = mentions.links_well_formed(n)
+            && self
+                .partners
+                .iter()
+                .all(|p| mentions.well_formed(&p.history))
+            && self.users.iter().all(|u| mentions.well_formed(&u.history))
+            && self.customers.iter().all(|c| {
+                mentions.well_formed(&c.history)
+                    && c.relationships
+                        .iter()
+                        .all(|r| mentions.well_formed(&r.history))
+            });
         let ordered = table.positions.windows(2).all(|w| w[0] < w[1])
             && table.times.windows(2).all(|w| w[0] <= w[1]);
-        columns_agree && references_ok && indexes_ok && ordered
+        columns_agree && references_ok && indexes_ok && histories_ok && ordered
     }
 }

@@ -14,7 +14,7 @@ use domain::{
 use serde::Serialize;
 
 use crate::model::{Agreement, CustomerRec, PartnerRec, PartnerStatus, Projections, UserRec};
-use crate::timeline::{Fact, NONE};
+use crate::timeline::{Fact, History, NONE};
 
 /// An instant of history to answer for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -1027,9 +1027,13 @@ impl<'p> View<'p> {
         self.answer(value)
     }
 
-    fn history(&self, seqs: &[u32]) -> Vec<EventRef> {
-        let count = seqs.partition_point(|seq| *seq < self.n);
-        seqs[..count].iter().copied().map(EventRef).collect()
+    fn history(&self, history: &History) -> Vec<EventRef> {
+        self.p
+            .mentions
+            .before(history, self.n)
+            .into_iter()
+            .map(EventRef)
+            .collect()
     }
 
     /// Every event about a partner (its stream, its partnerships, its customers'

@@ -176,6 +176,94 @@ impl<T: PartialEq> Versions<T> {
     }
 }
 
+/// The events that concern one party or relationship (its history), as a list threaded
+/// through one shared [`Mentions`] arena: recording a mention appends to one vector and
+/// allocates nothing per party, and the list is walked backwards when asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct History {
+    /// The arena index of the latest mention, or [`NONE`].
+    last_link: u32,
+    /// The sequence number of the latest mention, or [`NONE`] (kept here so that a second
+    /// mention by the same event costs no look into the arena).
+    last_seq: u32,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        History {
+            last_link: NONE,
+            last_seq: NONE,
+        }
+    }
+}
+
+/// One mention: an event, and the mention before it in the same history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Link {
+    seq: u32,
+    previous: u32,
+}
+
+/// The arena of every [`History`]'s mentions, in the order they were recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Mentions(Vec<Link>);
+
+/// Room kept below `u32::MAX` links: an event is refused (the read models are full) before
+/// its mentions could run out of arena indexes.
+pub(crate) const MENTIONS_PER_EVENT_MAX: usize = 1024;
+
+impl Mentions {
+    /// Whether one more event's mentions still fit.
+    pub fn has_room(&self) -> bool {
+        self.0.len() + MENTIONS_PER_EVENT_MAX < NONE as usize
+    }
+
+    /// Adds `seq` to `history`, once (an event that concerns a party twice is listed once).
+    pub fn mention(&mut self, history: &mut History, seq: u32) {
+        if history.last_seq == seq {
+            return;
+        }
+        debug_assert!(history.last_seq == NONE || history.last_seq < seq);
+        let link = self.0.len() as u32;
+        self.0.push(Link {
+            seq,
+            previous: history.last_link,
+        });
+        history.last_link = link;
+        history.last_seq = seq;
+    }
+
+    /// The events of `history` among the first `n`, in log order.
+    pub fn before(&self, history: &History, n: u32) -> Vec<u32> {
+        let mut seqs = Vec::new();
+        let mut link = history.last_link;
+        while link != NONE {
+            let Link { seq, previous } = self.0[link as usize];
+            if seq < n {
+                seqs.push(seq);
+            }
+            link = previous;
+        }
+        seqs.reverse();
+        seqs
+    }
+
+    /// Whether a history read from a checkpoint points into this arena, and every link to
+    /// an earlier one (so that a walk ends).
+    pub fn well_formed(&self, history: &History) -> bool {
+        history.last_link == NONE || (history.last_link as usize) < self.0.len()
+    }
+
+    /// Whether the arena's links read from a checkpoint only point backwards, to events
+    /// among the first `events`.
+    pub fn links_well_formed(&self, events: usize) -> bool {
+        self.0.iter().enumerate().all(|(index, link)| {
+            (link.seq as usize) < events
+                && (link.previous == NONE || (link.previous as usize) < index)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +310,22 @@ mod tests {
         assert_eq!(versions.at(1), None);
         assert_eq!(versions.at(5), Some((1, &"a")));
         assert_eq!(versions.at(7), Some((6, &"b")));
+    }
+
+    #[test]
+    fn histories_share_one_arena_and_list_each_event_once() {
+        let mut mentions = Mentions::default();
+        let (mut a, mut b) = (History::default(), History::default());
+        mentions.mention(&mut a, 1);
+        mentions.mention(&mut b, 1);
+        mentions.mention(&mut a, 1);
+        mentions.mention(&mut a, 4);
+        mentions.mention(&mut b, 6);
+        assert_eq!(mentions.before(&a, 10), vec![1, 4]);
+        assert_eq!(mentions.before(&a, 4), vec![1]);
+        assert_eq!(mentions.before(&b, 10), vec![1, 6]);
+        assert_eq!(mentions.before(&History::default(), 10), Vec::<u32>::new());
+        assert!(mentions.links_well_formed(7));
+        assert!(!mentions.links_well_formed(6));
     }
 }

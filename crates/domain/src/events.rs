@@ -592,6 +592,45 @@ macro_rules! events {
         /// Every event type with the version written now, in declaration order.
         pub const EVENT_TYPES: &[EventType] = &[ $( EventType { name: stringify!($name), version: $version }, )* ];
 
+        // The declaration order as discriminants, so a variant's index is a cast.
+        #[derive(Clone, Copy)]
+        enum EventTypeIndex { $( $name, )* }
+
+        impl EventTypeIndex {
+            fn of(event: &Event) -> Self {
+                match event { $( Event::$name(_) => EventTypeIndex::$name, )* }
+            }
+        }
+
+        /// The index of each event type in [`EVENT_TYPES`], by type name, for matching on
+        /// an index without the names.
+        pub mod type_index {
+            $(
+                #[doc = concat!("The index of `", stringify!($name), "`.")]
+                #[allow(non_upper_case_globals)]
+                pub const $name: usize = super::EventTypeIndex::$name as usize;
+            )*
+        }
+
+        /// The index in [`EVENT_TYPES`] of the type named `event_type`, if it exists. Read for
+        /// every event of a replay, so it compares the name only with the one to three names
+        /// of the same length.
+        pub fn event_type_index(event_type: &str) -> Option<usize> {
+            static BY_LENGTH: std::sync::LazyLock<Vec<Vec<usize>>> = std::sync::LazyLock::new(|| {
+                let longest = EVENT_TYPES.iter().map(|t| t.name.len()).max().unwrap_or(0);
+                let mut by_length = vec![Vec::new(); longest + 1];
+                for (index, known) in EVENT_TYPES.iter().enumerate() {
+                    by_length[known.name.len()].push(index);
+                }
+                by_length
+            });
+            BY_LENGTH
+                .get(event_type.len())?
+                .iter()
+                .copied()
+                .find(|index| EVENT_TYPES[*index].name == event_type)
+        }
+
         impl Event {
             /// The type name (the variant name), stored in the envelope.
             pub fn event_type(&self) -> &'static str {
@@ -601,6 +640,11 @@ macro_rules! events {
             /// The schema version this code writes for this event's type.
             pub fn schema_version(&self) -> u16 {
                 match self { $( Event::$name(_) => $version, )* }
+            }
+
+            /// The index of this event's type in [`EVENT_TYPES`].
+            pub fn type_index(&self) -> usize {
+                EventTypeIndex::of(self) as usize
             }
 
             /// The payload as MessagePack with named fields, so that fields can be added
@@ -707,10 +751,7 @@ events! {
 
 /// The version this code writes for `event_type`, if the type exists.
 pub fn current_version(event_type: &str) -> Option<u16> {
-    EVENT_TYPES
-        .iter()
-        .find(|known| known.name == event_type)
-        .map(|known| known.version)
+    event_type_index(event_type).map(|index| EVENT_TYPES[index].version)
 }
 
 impl Event {
@@ -738,5 +779,28 @@ impl Event {
                 current,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_indexes_agree_with_the_list_of_types() {
+        for (index, known) in EVENT_TYPES.iter().enumerate() {
+            assert_eq!(event_type_index(known.name), Some(index), "{}", known.name);
+            assert_eq!(current_version(known.name), Some(known.version));
+        }
+        for sample in crate::sample_events() {
+            assert_eq!(
+                EVENT_TYPES[sample.type_index()].name,
+                sample.event_type()
+            );
+        }
+        assert_eq!(type_index::OrderSubmitted, 30);
+        assert_eq!(event_type_index("OrderSubmittedd"), None);
+        assert_eq!(event_type_index(""), None);
+        assert_eq!(event_type_index(&"x".repeat(1000)), None);
     }
 }

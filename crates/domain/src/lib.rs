@@ -32,7 +32,10 @@ pub mod types;
 
 pub use commands::Command;
 pub use context::{Actor, Context, Decision, EventMeta};
-pub use events::{DecodeError, EVENT_TYPES, EncodeError, Event, EventType, event_schemas};
+pub use events::{
+    DecodeError, EVENT_TYPES, EncodeError, Event, EventType, current_version, event_schemas,
+    event_type_index,
+};
 pub use ids::*;
 pub use order::{Evidence, may_order};
 pub use rejection::{OrderRefusal, Rejection, RejectionKind};
