@@ -13,7 +13,9 @@ use domain::{
 };
 use serde::Serialize;
 
-use crate::model::{Agreement, CustomerRec, PartnerRec, PartnerStatus, Projections, UserRec};
+use crate::model::{
+    Agreement, CustomerRec, PartnerRec, PartnerStatus, Projections, TIME_INDEX_STRIDE, UserRec,
+};
 use crate::timeline::{Fact, History, NONE};
 
 /// An instant of history to answer for.
@@ -358,7 +360,9 @@ pub struct GranularAdmin<'a> {
 pub struct View<'p> {
     p: &'p Projections,
     n: u32,
-    instant: DateTime<Utc>,
+    /// The instant time-bound facts are judged at; `None`: the recorded time of the view's
+    /// last event, looked up only when a query needs it (most never do).
+    instant: Option<DateTime<Utc>>,
 }
 
 impl Projections {
@@ -373,7 +377,7 @@ impl Projections {
         let table = &self.events;
         let count = table.positions.len();
         let (n, instant) = match as_of {
-            None => (count, Utc::now().max(self.time_of_count(count))),
+            None => (count, Some(Utc::now().max(self.time_of_count(count)))),
             Some(AsOf::Position(position)) => {
                 let reached = table.positions.last().copied();
                 if reached.is_none_or(|last| position > last) {
@@ -382,8 +386,7 @@ impl Projections {
                         reached,
                     });
                 }
-                let n = self.count_through_position(position);
-                (n, self.time_of_count(n))
+                (self.count_through_position(position), None)
             }
             Some(AsOf::Time(time)) => {
                 let nanos = time
@@ -393,7 +396,7 @@ impl Projections {
                     } else {
                         i64::MAX
                     });
-                (table.times.partition_point(|t| *t <= nanos), time)
+                (self.count_through_time(nanos), Some(time))
             }
         };
         Ok(View {
@@ -414,6 +417,19 @@ impl Projections {
             }
             Some(_) => positions.partition_point(|p| *p <= position),
         }
+    }
+
+    /// How many events were recorded at or before `nanos`: the time index picks the
+    /// stride, a search within it the event.
+    fn count_through_time(&self, nanos: i64) -> usize {
+        let table = &self.events;
+        let strides = table.time_index.partition_point(|t| *t <= nanos);
+        let Some(stride) = strides.checked_sub(1) else {
+            return 0;
+        };
+        let start = stride * TIME_INDEX_STRIDE;
+        let end = (start + TIME_INDEX_STRIDE).min(table.times.len());
+        start + table.times[start..end].partition_point(|t| *t <= nanos)
     }
 
     fn time_of_count(&self, n: usize) -> DateTime<Utc> {
@@ -472,11 +488,15 @@ impl<'p> View<'p> {
     /// The instant time-bound facts are judged at.
     pub fn instant(&self) -> DateTime<Utc> {
         self.instant
+            .unwrap_or_else(|| self.p.time_of_count(self.n as usize))
     }
 
     /// The same view, judging time-bound facts (granular admin expiry) at `instant`.
     pub fn with_instant(self, instant: DateTime<Utc>) -> Self {
-        View { instant, ..self }
+        View {
+            instant: Some(instant),
+            ..self
+        }
     }
 
     fn answer<T>(&self, value: T) -> Answer<T> {
@@ -521,11 +541,15 @@ impl<'p> View<'p> {
         deauthorized: fn(PartnerId) -> OrderRefusal,
         not_authorized: fn(PartnerId) -> OrderRefusal,
         agreement_missing: fn(PartnerId) -> OrderRefusal,
-    ) -> Result<(Standing, &'p PartnerRec), OrderDenial> {
+    ) -> Result<(Standing, u32), OrderDenial> {
         let n = self.n;
-        let Some(partner) = self.partner(id) else {
+        let Some(index) = self.p.partner_index.get(&id).copied() else {
             return fail(not_found(id), None);
         };
+        let partner = &self.p.partners[index as usize];
+        if partner.created >= n {
+            return fail(not_found(id), None);
+        }
         if program_since(partner) >= n {
             return fail(not_in_program(id), None);
         }
@@ -540,7 +564,7 @@ impl<'p> View<'p> {
             };
             return fail(not_authorized(id), rejected);
         };
-        let Some((agreement, _)) = partner.agreement.at(n) else {
+        let Some(agreement) = partner.signed.last_before(n) else {
             return fail(agreement_missing(id), None);
         };
         Ok((
@@ -549,7 +573,7 @@ impl<'p> View<'p> {
                 authorized: EventRef(authorized),
                 agreement_signed: EventRef(agreement),
             },
-            partner,
+            index,
         ))
     }
 
@@ -573,7 +597,18 @@ impl<'p> View<'p> {
         reseller: PartnerId,
     ) -> Result<OrderRight, OrderDenial> {
         let n = self.n;
-        let (provider_standing, _) = self.standing(
+        // The customer's record is the one lookup likely to miss every cache: start it first,
+        // so that its memory is fetched while the partners' conditions are checked (the
+        // conditions are still judged in the domain's order).
+        let c = self.customer(customer);
+        let partnership = self
+            .p
+            .partner_index
+            .get(&provider)
+            .zip(self.p.partner_index.get(&reseller))
+            .and_then(|(p, r)| self.p.partnership_index.get(&(*p, *r)))
+            .map(|index| &self.p.partnerships[*index as usize]);
+        let (provider_standing, p_index) = self.standing(
             provider,
             |p| p.provider_since,
             OrderRefusal::ProviderNotFound,
@@ -582,7 +617,7 @@ impl<'p> View<'p> {
             OrderRefusal::ProviderNotAuthorized,
             OrderRefusal::ProviderAgreementNotSigned,
         )?;
-        let (reseller_standing, _) = self.standing(
+        let (reseller_standing, r_index) = self.standing(
             reseller,
             |p| p.reseller_since,
             OrderRefusal::ResellerNotFound,
@@ -591,15 +626,10 @@ impl<'p> View<'p> {
             OrderRefusal::ResellerNotAuthorized,
             OrderRefusal::ResellerAgreementNotSigned,
         )?;
-        let p_index = self.p.partner_index[&provider];
-        let r_index = self.p.partner_index[&reseller];
-        let partnership_fact = self
-            .p
-            .partnership_index
-            .get(&(p_index, r_index))
-            .map_or(Fact::Never, |index| {
-                self.p.partnerships[*index as usize].active.at(n)
-            });
+        let partnership_fact = partnership.map_or(Fact::Never, |partnership| {
+            debug_assert!(partnership.provider == p_index && partnership.reseller == r_index);
+            partnership.active.at(n)
+        });
         let partnership_authorized = match partnership_fact {
             Fact::Held(seq) => seq,
             Fact::Ended(seq) => {
@@ -615,7 +645,7 @@ impl<'p> View<'p> {
                 );
             }
         };
-        let Some(c) = self.customer(customer) else {
+        let Some(c) = c else {
             return fail(OrderRefusal::CustomerNotFound(customer), None);
         };
         let of_record = |partner: u32| {
@@ -988,7 +1018,7 @@ impl<'p> View<'p> {
     /// each with where it stood (judged at the view's instant for expiry).
     pub fn granular_admins(&self, customer: CustomerId) -> Answer<Option<Vec<GranularAdmin<'p>>>> {
         let n = self.n;
-        let now = self.instant;
+        let now = self.instant();
         let value = self.customer(customer).map(|c| {
             c.granular
                 .iter()
@@ -1130,5 +1160,46 @@ pub fn tier_name(tier: RelationshipTier) -> &'static str {
         RelationshipTier::Direct => "direct",
         RelationshipTier::IndirectReseller => "indirect_reseller",
         RelationshipTier::IndirectProvider => "indirect_provider",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Envelope;
+
+    /// The time index finds the same count as a search of every time, at every instant
+    /// around every event, with many events sharing a time.
+    #[test]
+    fn a_search_by_time_through_the_index_equals_a_search_of_every_time() {
+        let samples = domain::sample_events();
+        let mut projections = Projections::new();
+        let start = DateTime::<Utc>::UNIX_EPOCH;
+        let mut times = Vec::new();
+        for seq in 0..1000u64 {
+            // Runs of equal times of varying length, so strides start inside runs.
+            let time = start + chrono::Duration::milliseconds((seq / 7 + seq / 61) as i64);
+            times.push(time.timestamp_nanos_opt().unwrap_or_default());
+            let envelope = Envelope {
+                event_id: uuid::Uuid::from_u128(u128::from(seq) + 1),
+                position: seq * 3,
+                recorded_at: time,
+                stream: "stream-1",
+                actor: "{}",
+            };
+            let event = &samples[seq as usize % samples.len()];
+            assert!(projections.apply_event(envelope, event).is_ok());
+        }
+        let last = *times.last().unwrap_or(&0);
+        for nanos in (-2..last + 2_000_000).step_by(250_000) {
+            let expected = times.partition_point(|t| *t <= nanos);
+            assert_eq!(
+                projections.count_through_time(nanos),
+                expected,
+                "at {nanos}"
+            );
+        }
+        assert_eq!(projections.count_through_time(i64::MIN), 0);
+        assert_eq!(projections.count_through_time(i64::MAX), times.len());
     }
 }
