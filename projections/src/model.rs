@@ -22,7 +22,7 @@ use smallvec::SmallVec;
 
 use crate::input::{self, Hot};
 use crate::intern::{Names, sorted};
-use crate::timeline::{History, Marks, Mentions, NONE, Spans, Versions};
+use crate::timeline::{Fact, History, Marks, Mentions, NONE, Span, Spans, Versions};
 
 /// Why an event could not be applied. The read models never skip a fact: the caller stops
 /// and reports it.
@@ -222,6 +222,90 @@ pub(crate) struct CustomerRec {
     pub history: History,
 }
 
+/// A partner's standing in 28 bytes, for order rights: when it was created and entered each
+/// program, and its latest authorization, agreement signature and deauthorization. Derived
+/// from the partner's record (never serialized); a view older than one of those latest
+/// events asks the record's full marks instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StandingSummary {
+    pub created: u32,
+    pub provider_since: u32,
+    pub reseller_since: u32,
+    pub authorized: u32,
+    pub signed: u32,
+    pub deauthorized: u32,
+}
+
+impl StandingSummary {
+    /// The summary of a partner's record.
+    pub fn of(partner: &PartnerRec) -> Self {
+        StandingSummary {
+            created: partner.created,
+            provider_since: partner.provider_since,
+            reseller_since: partner.reseller_since,
+            authorized: partner.authorized.last().unwrap_or(NONE),
+            signed: partner.signed.last().unwrap_or(NONE),
+            deauthorized: partner.deauthorized.last().unwrap_or(NONE),
+        }
+    }
+}
+
+/// The reseller-of-record facts of one customer in 36 bytes, for order rights: a customer
+/// almost always has at most two partners of record, each made so once, and this summary of
+/// its record (derived from it, never serialized) is small enough for the summaries of
+/// every customer to stay in cache where the records themselves cannot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RecordSummary {
+    /// The customer's index.
+    pub index: u32,
+    /// The event that first recorded the customer.
+    pub created: u32,
+    /// The partners of its first two relationships ([`NONE`]: no such relationship).
+    pub partners: [u32; 2],
+    /// The one interval of each of those relationships' record.
+    pub spans: [Span; 2],
+    /// The record has more than this (a third relationship, or one made of record again
+    /// after a removal): ask the record itself.
+    pub overflow: bool,
+}
+
+impl RecordSummary {
+    const NEVER: Span = Span {
+        start: NONE,
+        end: NONE,
+    };
+
+    /// The summary of a customer's record.
+    pub fn of(index: u32, customer: &CustomerRec) -> Self {
+        let mut summary = RecordSummary {
+            index,
+            created: customer.created,
+            partners: [NONE; 2],
+            spans: [Self::NEVER; 2],
+            overflow: customer.relationships.len() > 2,
+        };
+        for (slot, relationship) in customer.relationships.iter().take(2).enumerate() {
+            summary.partners[slot] = relationship.partner;
+            match relationship.of_record.single() {
+                Some(span) => summary.spans[slot] = span.unwrap_or(Self::NEVER),
+                None => summary.overflow = true,
+            }
+        }
+        summary
+    }
+
+    /// Whether `partner` was of record as of the first `n` events, when the summary tells.
+    pub fn of_record(&self, partner: u32, n: u32) -> Option<Fact> {
+        if self.overflow {
+            return None;
+        }
+        Some(match self.partners.iter().position(|p| *p == partner) {
+            Some(slot) => self.spans[slot].at(n),
+            None => Fact::Never,
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct OrderRec {
     pub customer: u32,
@@ -268,6 +352,9 @@ pub struct Projections {
     pub(crate) partners: Vec<PartnerRec>,
     #[serde(with = "sorted")]
     pub(crate) partner_index: FxHashMap<PartnerId, u32>,
+    /// [`StandingSummary`] of each partner, by index.
+    #[serde(skip)]
+    pub(crate) standings: Vec<StandingSummary>,
     #[serde(with = "sorted")]
     pub(crate) partner_by_tenant: FxHashMap<TenantId, u32>,
     #[serde(with = "sorted")]
@@ -281,6 +368,10 @@ pub struct Projections {
     pub(crate) customers: Vec<CustomerRec>,
     #[serde(with = "sorted")]
     pub(crate) customer_index: FxHashMap<CustomerId, u32>,
+    /// [`RecordSummary`] of each customer, by id: one lookup finds it (the summary sits in
+    /// the table's slot beside the key).
+    #[serde(skip)]
+    pub(crate) record_summaries: FxHashMap<CustomerId, RecordSummary>,
     #[serde(with = "sorted")]
     pub(crate) customer_by_tenant: FxHashMap<TenantId, u32>,
     #[serde(with = "sorted")]
@@ -455,6 +546,19 @@ impl Projections {
             return;
         };
         change(&mut self.partners[index as usize]);
+        self.summarize_partner(index);
+    }
+
+    /// Derives a partner's standing summary anew, after its record changed.
+    fn summarize_partner(&mut self, partner: u32) {
+        let summary = StandingSummary::of(&self.partners[partner as usize]);
+        match self.standings.get_mut(partner as usize) {
+            Some(slot) => *slot = summary,
+            None => {
+                debug_assert_eq!(partner as usize, self.standings.len());
+                self.standings.push(summary);
+            }
+        }
     }
 
     fn new_partner(
@@ -608,6 +712,7 @@ impl Projections {
             self.make_of_record(customer, accepted.standing.partner_id, accepted.tier, seq);
         }
         self.grant_delegated_admin(customer, e.delegated_admin_to, seq);
+        self.summarize(customer);
     }
 
     fn granular_requested(&mut self, e: &GranularAdminRequested, seq: u32) {
@@ -802,6 +907,7 @@ impl Projections {
                             step: PendingStep::Profile,
                         },
                     );
+                    self.summarize_partner(index);
                     self.partner_by_tenant.entry(e.tenant_id).or_insert(index);
                 }
             }
@@ -821,6 +927,7 @@ impl Projections {
                         }
                     }
                     partner.countries_served.sort_unstable();
+                    self.summarize_partner(index);
                     self.partner_by_tenant.insert(e.tenant_id, index);
                     self.partner_by_number
                         .insert(e.partner_number.clone(), index);
@@ -994,6 +1101,7 @@ impl Projections {
                 if e.delegated_admin {
                     self.grant_delegated_admin(customer, e.reseller_id, seq);
                 }
+                self.summarize(customer);
             }
             Event::CustomerInvitationCreated(e) => {
                 self.invitation_created(e.partner_id, e.provider_id, seq)
@@ -1025,6 +1133,7 @@ impl Projections {
                 {
                     relationship.of_record.end(seq);
                     relationship.delegated.end(seq);
+                    self.summarize(customer);
                 }
                 for request_id in &e.granular_admin_ended {
                     if let Some(request) = self.customers[customer as usize]
@@ -1040,6 +1149,13 @@ impl Projections {
             Event::OrderSubmitted(e) => self.order_submitted(&e.into(), seq),
             Event::SubscriptionCancelled(e) => self.subscription_cancelled(e.order_id, seq),
         }
+    }
+
+    /// Derives a customer's record summary anew, after its record changed.
+    fn summarize(&mut self, customer: u32) {
+        let record = &self.customers[customer as usize];
+        self.record_summaries
+            .insert(record.id, RecordSummary::of(customer, record));
     }
 
     fn partnership_mut(
@@ -1069,6 +1185,11 @@ impl Projections {
             .step_by(TIME_INDEX_STRIDE)
             .copied()
             .collect();
+        self.record_summaries = (0..)
+            .zip(&self.customers)
+            .map(|(index, record)| (record.id, RecordSummary::of(index, record)))
+            .collect();
+        self.standings = self.partners.iter().map(StandingSummary::of).collect();
         true
     }
 

@@ -14,9 +14,10 @@ use domain::{
 use serde::Serialize;
 
 use crate::model::{
-    Agreement, CustomerRec, PartnerRec, PartnerStatus, Projections, TIME_INDEX_STRIDE, UserRec,
+    Agreement, CustomerRec, PartnerRec, PartnerStatus, Projections, StandingSummary,
+    TIME_INDEX_STRIDE, UserRec,
 };
-use crate::timeline::{Fact, History, NONE};
+use crate::timeline::{Fact, History, Marks, NONE};
 
 /// An instant of history to answer for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -480,9 +481,13 @@ fn fail<T>(refusal: OrderRefusal, failed_by: Option<u32>) -> Result<T, OrderDeni
 impl<'p> View<'p> {
     /// The position this view answers at (`None`: before the first event).
     pub fn position(&self) -> Option<u64> {
-        (self.n as usize)
-            .checked_sub(1)
-            .map(|seq| self.p.events.positions[seq])
+        let table = &self.p.events;
+        let seq = (self.n as usize).checked_sub(1)?;
+        // On a log without position gaps, computed: no look into the column.
+        Some(match table.positions.first() {
+            Some(first) if table.dense => first + seq as u64,
+            _ => table.positions[seq],
+        })
     }
 
     /// The instant time-bound facts are judged at.
@@ -535,7 +540,7 @@ impl<'p> View<'p> {
     fn standing(
         &self,
         id: PartnerId,
-        program_since: fn(&PartnerRec) -> u32,
+        program_since: fn(&StandingSummary) -> u32,
         not_found: fn(PartnerId) -> OrderRefusal,
         not_in_program: fn(PartnerId) -> OrderRefusal,
         deauthorized: fn(PartnerId) -> OrderRefusal,
@@ -546,25 +551,33 @@ impl<'p> View<'p> {
         let Some(index) = self.p.partner_index.get(&id).copied() else {
             return fail(not_found(id), None);
         };
-        let partner = &self.p.partners[index as usize];
-        if partner.created >= n {
+        // The summary answers for any view after the partner's latest marks; the record's
+        // full marks, for older views.
+        let summary = &self.p.standings[index as usize];
+        let partner = || &self.p.partners[index as usize];
+        let latest_before = |latest: u32, all: fn(&PartnerRec) -> &Marks| match latest {
+            NONE => None,
+            latest if latest < n => Some(latest),
+            _ => all(partner()).last_before(n),
+        };
+        if summary.created >= n {
             return fail(not_found(id), None);
         }
-        if program_since(partner) >= n {
+        if program_since(summary) >= n {
             return fail(not_in_program(id), None);
         }
-        if let Some(seq) = partner.deauthorized.last_before(n) {
+        if let Some(seq) = latest_before(summary.deauthorized, |p| &p.deauthorized) {
             return fail(deauthorized(id), Some(seq));
         }
-        let Some(authorized) = partner.authorized.last_before(n) else {
+        let Some(authorized) = latest_before(summary.authorized, |p| &p.authorized) else {
             // A rejection is the event that made it fail, when there is one.
-            let rejected = match partner.status.at(n) {
+            let rejected = match partner().status.at(n) {
                 Some((seq, PartnerStatus::Rejected { .. })) => Some(seq),
                 _ => None,
             };
             return fail(not_authorized(id), rejected);
         };
-        let Some(agreement) = partner.signed.last_before(n) else {
+        let Some(agreement) = latest_before(summary.signed, |p| &p.signed) else {
             return fail(agreement_missing(id), None);
         };
         Ok((
@@ -600,7 +613,11 @@ impl<'p> View<'p> {
         // The customer's record is the one lookup likely to miss every cache: start it first,
         // so that its memory is fetched while the partners' conditions are checked (the
         // conditions are still judged in the domain's order).
-        let c = self.customer(customer);
+        let c = self
+            .p
+            .record_summaries
+            .get(&customer)
+            .map(|summary| (summary.index, summary));
         let partnership = self
             .p
             .partner_index
@@ -645,14 +662,17 @@ impl<'p> View<'p> {
                 );
             }
         };
-        let Some(c) = c else {
+        let Some((c, summary)) = c.filter(|(_, summary)| summary.created < n) else {
             return fail(OrderRefusal::CustomerNotFound(customer), None);
         };
         let of_record = |partner: u32| {
-            c.relationships
-                .iter()
-                .find(|relationship| relationship.partner == partner)
-                .map_or(Fact::Never, |relationship| relationship.of_record.at(n))
+            summary.of_record(partner, n).unwrap_or_else(|| {
+                self.p.customers[c as usize]
+                    .relationships
+                    .iter()
+                    .find(|relationship| relationship.partner == partner)
+                    .map_or(Fact::Never, |relationship| relationship.of_record.at(n))
+            })
         };
         let reseller_of_record = match of_record(r_index) {
             Fact::Held(seq) => seq,
@@ -1201,5 +1221,10 @@ mod tests {
         }
         assert_eq!(projections.count_through_time(i64::MIN), 0);
         assert_eq!(projections.count_through_time(i64::MAX), times.len());
+        // Positions with gaps: a view answers at the last event at or before the position.
+        for position in 0..=2997u64 {
+            let view = projections.at(Some(AsOf::Position(position)));
+            assert_eq!(view.map(|v| v.position()), Ok(Some(position - position % 3)));
+        }
     }
 }

@@ -40,6 +40,19 @@ pub(crate) struct Span {
     pub end: u32,
 }
 
+impl Span {
+    /// The fact as of the first `n` events, when this is its only interval.
+    pub fn at(self, n: u32) -> Fact {
+        if self.start >= n {
+            Fact::Never
+        } else if n <= self.end {
+            Fact::Held(self.start)
+        } else {
+            Fact::Ended(self.end)
+        }
+    }
+}
+
 /// The intervals of validity of one yes/no fact, in log order and disjoint.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Spans(SmallVec<[Span; 1]>);
@@ -82,14 +95,16 @@ impl Spans {
     pub fn at(&self, n: u32) -> Fact {
         match self.index_at(n) {
             None => Fact::Never,
-            Some(index) => {
-                let span = self.0[index];
-                if n <= span.end {
-                    Fact::Held(span.start)
-                } else {
-                    Fact::Ended(span.end)
-                }
-            }
+            Some(index) => self.0[index].at(n),
+        }
+    }
+
+    /// The only interval, if there is at most one (`Some(None)`: none).
+    pub fn single(&self) -> Option<Option<Span>> {
+        match self.0.as_slice() {
+            [] => Some(None),
+            [span] => Some(Some(*span)),
+            _ => None,
         }
     }
 
@@ -115,6 +130,11 @@ impl Marks {
     pub fn push(&mut self, seq: u32) {
         debug_assert!(self.0.last().is_none_or(|last| *last < seq));
         self.0.push(seq);
+    }
+
+    /// The latest such event.
+    pub fn last(&self) -> Option<u32> {
+        self.0.last().copied()
     }
 
     /// The latest such event among the first `n`.
