@@ -646,9 +646,7 @@ fn resident_bytes() -> u64 {
 
 fn rebuild(events: &[RecordedEvent]) -> Projections {
     let mut projections = Projections::new();
-    for event in events {
-        valid(projections.apply(event));
-    }
+    valid(projections.apply_all(events));
     projections
 }
 

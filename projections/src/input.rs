@@ -463,6 +463,20 @@ pub(crate) enum Hot {
 }
 
 impl Hot {
+    /// The index of its type in `domain::EVENT_TYPES`.
+    pub fn kind(&self) -> usize {
+        use domain::events::type_index as t;
+        match self {
+            Hot::OrderSubmitted(_) => t::OrderSubmitted,
+            Hot::SubscriptionCancelled(_) => t::SubscriptionCancelled,
+            Hot::CustomerInvitationCreated(_) => t::CustomerInvitationCreated,
+            Hot::ResellerRelationshipAccepted(_) => t::ResellerRelationshipAccepted,
+            Hot::IndirectResellerInvited(_) => t::IndirectResellerInvited,
+            Hot::MpnProfilesObserved(_) => t::MpnProfilesObserved,
+            Hot::DelegatedAdminRemoved(_) => t::DelegatedAdminRemoved,
+        }
+    }
+
     /// Reads `payload` (of the current schema version of the type at `kind` in
     /// `domain::EVENT_TYPES`) through its view. `None`: the type has no view, or this
     /// payload cannot be read through it; decode it with the domain.

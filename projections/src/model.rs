@@ -381,6 +381,35 @@ pub struct Projections {
     pub(crate) last_event_id: Option<Uuid>,
 }
 
+/// A recorded event, decoded for the read models.
+enum Decoded {
+    /// Read through its view.
+    Hot(Hot),
+    /// Decoded by the domain.
+    Domain(Event),
+}
+
+/// Decodes a recorded event: through its view when it has one and the payload reads, else
+/// with the domain's decoder (which upcasts older versions and says what is wrong).
+fn decode(recorded: &RecordedEvent) -> Result<Decoded, ApplyError> {
+    let position = recorded.position.0;
+    let undecodable = |reason: String| ApplyError::Undecodable { position, reason };
+    let kind = domain::event_type_index(&recorded.event_type)
+        .ok_or_else(|| undecodable(format!("unknown event type {:?}", recorded.event_type)))?;
+    if recorded.schema_version == domain::EVENT_TYPES[kind].version
+        && let Some(hot) = Hot::read(kind, &recorded.payload)
+    {
+        return Ok(Decoded::Hot(hot));
+    }
+    Event::decode(
+        &recorded.event_type,
+        recorded.schema_version,
+        &recorded.payload,
+    )
+    .map(Decoded::Domain)
+    .map_err(|error| undecodable(error.to_string()))
+}
+
 fn pending_step(partner: &PartnerRec) -> PendingStep {
     // The same sub-status rule as the domain's partner: verified contact → decision;
     // profile and MPN link present → waiting for the contact; otherwise still gathering.
@@ -438,26 +467,51 @@ impl Projections {
     /// models keep (module `input`); the rest through the domain's decoder. Nothing changes
     /// unless the whole event applies.
     pub fn apply(&mut self, recorded: &RecordedEvent) -> Result<(), ApplyError> {
-        let position = recorded.position.0;
-        let undecodable = |reason: String| ApplyError::Undecodable { position, reason };
-        let kind = domain::event_type_index(&recorded.event_type)
-            .ok_or_else(|| undecodable(format!("unknown event type {:?}", recorded.event_type)))?;
-        if recorded.schema_version == domain::EVENT_TYPES[kind].version
-            && let Some(hot) = Hot::read(kind, &recorded.payload)
-        {
-            let envelope = Envelope::of(recorded);
-            let seq = self.record(&envelope, kind)?;
-            self.evolve_hot(seq, hot);
-            self.last_event_id = Some(envelope.event_id);
-            return Ok(());
+        let decoded = decode(recorded)?;
+        self.apply_decoded(recorded, decoded)
+    }
+
+    /// Applies the next events of the log in order, as [`Projections::apply`] one by one
+    /// does (on an error, every event before the failing one is applied and none after),
+    /// with room made first for their columns in one step rather than by doubling as they
+    /// come.
+    pub fn apply_all(&mut self, events: &[RecordedEvent]) -> Result<(), ApplyError> {
+        self.reserve(events.len());
+        for recorded in events {
+            self.apply(recorded)?;
         }
-        let event = Event::decode(
-            &recorded.event_type,
-            recorded.schema_version,
-            &recorded.payload,
-        )
-        .map_err(|error| undecodable(error.to_string()))?;
-        self.apply_event(Envelope::of(recorded), &event)
+        Ok(())
+    }
+
+    /// Makes room for `events` more events in the per-event columns (a rebuild that knows
+    /// how many events it will read calls this once: growing tables by doubling copies
+    /// them and touches fresh memory twice).
+    pub fn reserve(&mut self, events: usize) {
+        let table = &mut self.events;
+        table.positions.reserve(events);
+        table.times.reserve(events);
+        table.kinds.reserve(events);
+        table.actors.reserve(events);
+        table.streams.reserve(events);
+        table.previous_in_stream.reserve(events);
+        table.time_index.reserve(events / TIME_INDEX_STRIDE + 1);
+    }
+
+    fn apply_decoded(
+        &mut self,
+        recorded: &RecordedEvent,
+        event: Decoded,
+    ) -> Result<(), ApplyError> {
+        match event {
+            Decoded::Hot(hot) => {
+                let envelope = Envelope::of(recorded);
+                let seq = self.record(&envelope, hot.kind())?;
+                self.evolve_hot(seq, hot);
+                self.last_event_id = Some(envelope.event_id);
+                Ok(())
+            }
+            Decoded::Domain(event) => self.apply_event(Envelope::of(recorded), &event),
+        }
     }
 
     /// Applies the next event of the log, already decoded.

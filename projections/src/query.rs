@@ -1224,7 +1224,10 @@ mod tests {
         // Positions with gaps: a view answers at the last event at or before the position.
         for position in 0..=2997u64 {
             let view = projections.at(Some(AsOf::Position(position)));
-            assert_eq!(view.map(|v| v.position()), Ok(Some(position - position % 3)));
+            assert_eq!(
+                view.map(|v| v.position()),
+                Ok(Some(position - position % 3))
+            );
         }
     }
 }

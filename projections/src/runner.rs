@@ -24,6 +24,10 @@ use crate::model::{ApplyError, Projections};
 /// Events read per page during a rebuild.
 pub const REBUILD_PAGE_EVENTS: usize = 4096;
 
+/// The most events a catch-up makes room for in advance (a head position far beyond the
+/// events, on a backend with large gaps, must not reserve without bound).
+const RESERVE_EVENTS_MAX: usize = 1 << 26;
+
 /// Why the runner or a rebuild stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
@@ -124,6 +128,11 @@ pub async fn catch_up(
         _ => 0,
     };
     let total = head.map(|head| (head.0 + 1).saturating_sub(first));
+    // Room for the events expected, at once (an estimate: positions may have gaps, so this
+    // may be more than needed, which costs address space, not memory).
+    if let Some(total) = total {
+        projections.reserve(usize::try_from(total).unwrap_or(0).min(RESERVE_EVENTS_MAX));
+    }
     let mut done = 0u64;
     loop {
         let page = store
@@ -133,9 +142,7 @@ pub async fn catch_up(
             break;
         };
         from = ReadFrom::At(last.position.0 + 1);
-        for recorded in &page {
-            projections.apply(recorded)?;
-        }
+        projections.apply_all(&page)?;
         done += page.len() as u64;
         progress(&Progress::new(done, total, started));
     }

@@ -122,6 +122,10 @@ proptest! {
             decoded.apply_event(Envelope::of(recorded), event).unwrap();
         }
         prop_assert!(checkpoint::encode(&decoded).unwrap() == rebuilt_bytes, "views and the domain's decoding disagree");
+        // Applying all at once is applying one by one.
+        let mut all = Projections::new();
+        all.apply_all(&events).unwrap();
+        prop_assert!(checkpoint::encode(&all).unwrap() == rebuilt_bytes, "apply_all differs from apply");
         let directory = tempfile::tempdir().unwrap();
         let (live_bytes, resumed_bytes) = live(&events, &directory.path().join("projections.ckpt"));
         prop_assert!(live_bytes == rebuilt_bytes, "live state differs from the rebuild");
@@ -204,6 +208,34 @@ proptest! {
         prop_assert!(checked > 0 || run.customers.is_empty());
         let _ = allowed;
     }
+}
+
+/// A bad event in the middle of a batch stops the batch there: everything before it is
+/// applied, nothing from it on, and the error names it.
+#[test]
+fn apply_all_stops_at_the_first_bad_event() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
+    let steps = prop::collection::vec(step(), 60)
+        .new_tree(&mut runner)
+        .unwrap()
+        .current();
+    let run = history(&steps);
+    let mut events = recorded(&run.w.log);
+    let bad = events.len() / 2;
+    events[bad].payload = vec![0xc1];
+    let mut all = Projections::new();
+    let error = all.apply_all(&events).unwrap_err();
+    assert!(
+        matches!(error, projections::ApplyError::Undecodable { position, .. } if position == events[bad].position.0),
+        "{error}"
+    );
+    let prefix = build(&events[..bad]);
+    assert!(checkpoint::encode(&all).unwrap() == checkpoint::encode(&prefix).unwrap());
 }
 
 /// The random histories reach the interesting facts, or the properties prove little.

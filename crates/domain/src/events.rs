@@ -793,10 +793,7 @@ mod tests {
             assert_eq!(current_version(known.name), Some(known.version));
         }
         for sample in crate::sample_events() {
-            assert_eq!(
-                EVENT_TYPES[sample.type_index()].name,
-                sample.event_type()
-            );
+            assert_eq!(EVENT_TYPES[sample.type_index()].name, sample.event_type());
         }
         assert_eq!(type_index::OrderSubmitted, 30);
         assert_eq!(event_type_index("OrderSubmittedd"), None);
