@@ -41,10 +41,10 @@ pub(crate) mod sorted {
 }
 
 /// Interned strings (stream names, actor texts): each distinct name once, all of them in
-/// one text (no allocation per name), found through a table of bare name indexes (4 bytes a
-/// slot, so that it stays in cache far longer than a map of keys would) with the names'
-/// 64-bit hashes kept beside them in index order: a lookup compares hashes first and the
-/// text only on a match, and growing the table never rehashes a name.
+/// one text (no allocation per name), found through a table of 8-byte slots, each a name's
+/// index and 32 bits of its hash: a lookup reads the name's text only when those bits
+/// match, and the table grows from the slots alone (its hash is derived from the stored
+/// bits), never reading a name back.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Names {
     /// Every name, one after another.
@@ -52,13 +52,18 @@ pub(crate) struct Names {
     /// Where each name ends in `text`.
     ends: Vec<u32>,
     #[serde(skip)]
-    hashes: Vec<u64>,
-    #[serde(skip)]
-    table: HashTable<u32>,
+    table: HashTable<Slot>,
     /// The last name interned: the events of one command share their stream and actor,
     /// so this answers most lookups without hashing.
     #[serde(skip)]
     last: Option<u32>,
+}
+
+/// One name in the lookup table.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    index: u32,
+    hash: u32,
 }
 
 impl PartialEq for Names {
@@ -70,8 +75,15 @@ impl PartialEq for Names {
 
 impl Eq for Names {}
 
-fn hash_of(name: &str) -> u64 {
-    FxBuildHasher.hash_one(name)
+/// 32 bits of the name's hash, kept in its slot.
+fn hash_of(name: &str) -> u32 {
+    (FxBuildHasher.hash_one(name) >> 32) as u32
+}
+
+/// The table's hash of a slot, spread from the 32 stored bits (the table takes its bucket
+/// from the low bits and its tag from the top ones).
+fn table_hash(hash: u32) -> u64 {
+    u64::from(hash).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl Names {
@@ -90,10 +102,10 @@ impl Names {
                 let end = u32::try_from(self.text.len() + name.len()).ok()?;
                 self.text.push_str(name);
                 self.ends.push(end);
-                self.hashes.push(hash);
-                let hashes = &self.hashes;
                 self.table
-                    .insert_unique(hash, index, |index| hashes[*index as usize]);
+                    .insert_unique(table_hash(hash), Slot { index, hash }, |slot| {
+                        table_hash(slot.hash)
+                    });
                 index
             }
         };
@@ -106,12 +118,12 @@ impl Names {
         self.find_hashed(name, hash_of(name))
     }
 
-    fn find_hashed(&self, name: &str, hash: u64) -> Option<u32> {
+    fn find_hashed(&self, name: &str, hash: u32) -> Option<u32> {
         self.table
-            .find(hash, |index| {
-                self.hashes[*index as usize] == hash && self.name(*index) == name
+            .find(table_hash(hash), |slot| {
+                slot.hash == hash && self.name(slot.index) == name
             })
-            .copied()
+            .map(|slot| slot.index)
     }
 
     /// The name at `index`.
@@ -141,25 +153,17 @@ impl Names {
     /// A name written twice (a damaged checkpoint) keeps its first index.
     pub fn rebuild_index(&mut self) {
         self.last = None;
-        self.hashes = (0..self.ends.len() as u32)
-            .map(|index| hash_of(self.name(index)))
-            .collect();
-        let mut table = HashTable::with_capacity(self.ends.len());
+        self.table = HashTable::with_capacity(self.ends.len());
         for index in 0..self.ends.len() as u32 {
-            let hash = self.hashes[index as usize];
-            if self.find_in(&table, self.name(index), hash).is_none() {
-                table.insert_unique(hash, index, |index| self.hashes[*index as usize]);
+            let name = self.name(index);
+            let hash = hash_of(name);
+            if self.find_hashed(name, hash).is_none() {
+                self.table
+                    .insert_unique(table_hash(hash), Slot { index, hash }, |slot| {
+                        table_hash(slot.hash)
+                    });
             }
         }
-        self.table = table;
-    }
-
-    fn find_in(&self, table: &HashTable<u32>, name: &str, hash: u64) -> Option<u32> {
-        table
-            .find(hash, |index| {
-                self.hashes[*index as usize] == hash && self.name(*index) == name
-            })
-            .copied()
     }
 }
 

@@ -14,6 +14,11 @@
 //!   fail.
 //! - **How fresh**: every [`Answer`] states the position it was computed at;
 //!   [`ProjectionsHandle::wait_for`] waits for "at least as fresh as p".
+//! - **How fast**: the most numerous events are read through views of only the fields
+//!   kept (module `input`), stopping at the last one; names live in one text; histories are
+//!   threaded through one arena; may-order reads a dense array of partners' standings and a
+//!   table of customers' record summaries (both derived, never serialized) and goes to the
+//!   full histories only for views older than the latest change or for busier customers.
 //! - **Operation**: deterministic (the same log gives equal state and the same checkpoint
 //!   bytes); [`checkpoint`]s with a format version and checksum; [`rebuild`] with
 //!   [`Progress`]; a live [`Runner`] following the store's subscription.

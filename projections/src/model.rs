@@ -495,6 +495,9 @@ impl Projections {
         table.streams.reserve(events);
         table.previous_in_stream.reserve(events);
         table.time_index.reserve(events / TIME_INDEX_STRIDE + 1);
+        // Most events concern a few parties or relationships: a guess, which doubling
+        // corrects.
+        self.mentions.reserve(events.saturating_mul(2));
     }
 
     fn apply_decoded(

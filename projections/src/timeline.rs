@@ -233,6 +233,11 @@ pub(crate) struct Mentions(Vec<Link>);
 pub(crate) const MENTIONS_PER_EVENT_MAX: usize = 1024;
 
 impl Mentions {
+    /// Makes room for `count` more mentions.
+    pub fn reserve(&mut self, count: usize) {
+        self.0.reserve(count);
+    }
+
     /// Whether one more event's mentions still fit.
     pub fn has_room(&self) -> bool {
         self.0.len() + MENTIONS_PER_EVENT_MAX < NONE as usize
