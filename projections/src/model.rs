@@ -396,10 +396,13 @@ fn decode(recorded: &RecordedEvent) -> Result<Decoded, ApplyError> {
     let undecodable = |reason: String| ApplyError::Undecodable { position, reason };
     let kind = domain::event_type_index(&recorded.event_type)
         .ok_or_else(|| undecodable(format!("unknown event type {:?}", recorded.event_type)))?;
-    if recorded.schema_version == domain::EVENT_TYPES[kind].version
-        && let Some(hot) = Hot::read(kind, &recorded.payload)
-    {
-        return Ok(Decoded::Hot(hot));
+    if recorded.schema_version == domain::EVENT_TYPES[kind].version {
+        if let Some(hot) = Hot::read(kind, &recorded.payload) {
+            return Ok(Decoded::Hot(hot));
+        }
+        if let Some(event) = input::read_whole(kind, &recorded.payload) {
+            return Ok(Decoded::Domain(event));
+        }
     }
     Event::decode(
         &recorded.event_type,
@@ -877,27 +880,14 @@ impl Projections {
     }
 
     fn order_submitted(&mut self, e: &input::OrderSubmitted, seq: u32) {
+        fn index<K: std::hash::Hash + Eq>(map: &FxHashMap<K, u32>, key: &K) -> u32 {
+            map.get(key).copied().unwrap_or(NONE)
+        }
         let order = OrderRec {
-            customer: self
-                .customer_index
-                .get(&e.customer_id)
-                .copied()
-                .unwrap_or(NONE),
-            provider: self
-                .partner_index
-                .get(&e.provider_id)
-                .copied()
-                .unwrap_or(NONE),
-            reseller: self
-                .partner_index
-                .get(&e.reseller_id)
-                .copied()
-                .unwrap_or(NONE),
-            user: self
-                .user_index
-                .get(&e.submitted_by)
-                .copied()
-                .unwrap_or(NONE),
+            customer: index(&self.customer_index, &e.customer_id),
+            provider: index(&self.partner_index, &e.provider_id),
+            reseller: index(&self.partner_index, &e.reseller_id),
+            user: index(&self.user_index, &e.submitted_by),
         };
         self.order_mentions(order, seq);
         self.orders.insert(e.order_id, order);
