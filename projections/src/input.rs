@@ -265,7 +265,7 @@ impl Field for Country {
 }
 
 /// A value the domain's `Deserialize` reads from a string (a unit variant by name, a time).
-fn variant<'de, T: Deserialize<'de>>(name: &'de str) -> Read<T> {
+fn from_text<'de, T: Deserialize<'de>>(name: &'de str) -> Read<T> {
     T::deserialize(BorrowedStrDeserializer::<serde::de::value::Error>::new(
         name,
     ))
@@ -279,7 +279,7 @@ macro_rules! text_fields {
         $(
             impl Field for $type {
                 fn read(reader: &mut Reader<'_>) -> Read<Self> {
-                    variant(reader.text()?)
+                    from_text(reader.text()?)
                 }
             }
         )*
@@ -585,20 +585,6 @@ pub(crate) enum Hot {
 }
 
 impl Hot {
-    /// The index of its type in `domain::EVENT_TYPES`.
-    pub fn kind(&self) -> usize {
-        use domain::events::type_index as t;
-        match self {
-            Hot::OrderSubmitted(_) => t::OrderSubmitted,
-            Hot::SubscriptionCancelled(_) => t::SubscriptionCancelled,
-            Hot::CustomerInvitationCreated(_) => t::CustomerInvitationCreated,
-            Hot::ResellerRelationshipAccepted(_) => t::ResellerRelationshipAccepted,
-            Hot::IndirectResellerInvited(_) => t::IndirectResellerInvited,
-            Hot::MpnProfilesObserved(_) => t::MpnProfilesObserved,
-            Hot::DelegatedAdminRemoved(_) => t::DelegatedAdminRemoved,
-        }
-    }
-
     /// Reads `payload` (of the current schema version of the type at `kind` in
     /// `domain::EVENT_TYPES`) through its view. `None`: the type has no view, or this
     /// payload cannot be read through it; decode it with the domain.

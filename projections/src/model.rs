@@ -381,38 +381,6 @@ pub struct Projections {
     pub(crate) last_event_id: Option<Uuid>,
 }
 
-/// A recorded event, decoded for the read models.
-enum Decoded {
-    /// Read through its view.
-    Hot(Hot),
-    /// Decoded by the domain.
-    Domain(Event),
-}
-
-/// Decodes a recorded event: through its view when it has one and the payload reads, else
-/// with the domain's decoder (which upcasts older versions and says what is wrong).
-fn decode(recorded: &RecordedEvent) -> Result<Decoded, ApplyError> {
-    let position = recorded.position.0;
-    let undecodable = |reason: String| ApplyError::Undecodable { position, reason };
-    let kind = domain::event_type_index(&recorded.event_type)
-        .ok_or_else(|| undecodable(format!("unknown event type {:?}", recorded.event_type)))?;
-    if recorded.schema_version == domain::EVENT_TYPES[kind].version {
-        if let Some(hot) = Hot::read(kind, &recorded.payload) {
-            return Ok(Decoded::Hot(hot));
-        }
-        if let Some(event) = input::read_whole(kind, &recorded.payload) {
-            return Ok(Decoded::Domain(event));
-        }
-    }
-    Event::decode(
-        &recorded.event_type,
-        recorded.schema_version,
-        &recorded.payload,
-    )
-    .map(Decoded::Domain)
-    .map_err(|error| undecodable(error.to_string()))
-}
-
 fn pending_step(partner: &PartnerRec) -> PendingStep {
     // The same sub-status rule as the domain's partner: verified contact → decision;
     // profile and MPN link present → waiting for the contact; otherwise still gathering.
@@ -470,8 +438,33 @@ impl Projections {
     /// models keep (module `input`); the rest through the domain's decoder. Nothing changes
     /// unless the whole event applies.
     pub fn apply(&mut self, recorded: &RecordedEvent) -> Result<(), ApplyError> {
-        let decoded = decode(recorded)?;
-        self.apply_decoded(recorded, decoded)
+        let position = recorded.position.0;
+        let undecodable = |reason: String| ApplyError::Undecodable { position, reason };
+        let kind = domain::event_type_index(&recorded.event_type)
+            .ok_or_else(|| undecodable(format!("unknown event type {:?}", recorded.event_type)))?;
+        // Views and whole readers know only the current version; older ones are upcast by
+        // the domain's decoder, which also says what is wrong with a payload they cannot read.
+        let current = recorded.schema_version == domain::EVENT_TYPES[kind].version;
+        if current && let Some(hot) = Hot::read(kind, &recorded.payload) {
+            let envelope = Envelope::of(recorded);
+            let seq = self.record(&envelope, kind)?;
+            self.evolve_hot(seq, hot);
+            self.last_event_id = Some(envelope.event_id);
+            return Ok(());
+        }
+        let event = match current
+            .then(|| input::read_whole(kind, &recorded.payload))
+            .flatten()
+        {
+            Some(event) => event,
+            None => Event::decode(
+                &recorded.event_type,
+                recorded.schema_version,
+                &recorded.payload,
+            )
+            .map_err(|error| undecodable(error.to_string()))?,
+        };
+        self.apply_event(Envelope::of(recorded), &event)
     }
 
     /// Applies the next events of the log in order, as [`Projections::apply`] one by one
@@ -501,23 +494,6 @@ impl Projections {
         // Most events concern a few parties or relationships: a guess, which doubling
         // corrects.
         self.mentions.reserve(events.saturating_mul(2));
-    }
-
-    fn apply_decoded(
-        &mut self,
-        recorded: &RecordedEvent,
-        event: Decoded,
-    ) -> Result<(), ApplyError> {
-        match event {
-            Decoded::Hot(hot) => {
-                let envelope = Envelope::of(recorded);
-                let seq = self.record(&envelope, hot.kind())?;
-                self.evolve_hot(seq, hot);
-                self.last_event_id = Some(envelope.event_id);
-                Ok(())
-            }
-            Decoded::Domain(event) => self.apply_event(Envelope::of(recorded), &event),
-        }
     }
 
     /// Applies the next event of the log, already decoded.

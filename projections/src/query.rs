@@ -536,10 +536,12 @@ impl<'p> View<'p> {
     }
 
     /// The standing of a partner in a program, or the first of its conditions that fails.
+    /// `index` is the partner's, looked up by the caller (`None`: no such partner).
     #[allow(clippy::too_many_arguments)]
     fn standing(
         &self,
         id: PartnerId,
+        index: Option<u32>,
         program_since: fn(&StandingSummary) -> u32,
         not_found: fn(PartnerId) -> OrderRefusal,
         not_in_program: fn(PartnerId) -> OrderRefusal,
@@ -548,7 +550,7 @@ impl<'p> View<'p> {
         agreement_missing: fn(PartnerId) -> OrderRefusal,
     ) -> Result<(Standing, u32), OrderDenial> {
         let n = self.n;
-        let Some(index) = self.p.partner_index.get(&id).copied() else {
+        let Some(index) = index else {
             return fail(not_found(id), None);
         };
         // The summary answers for any view after the partner's latest marks; the record's
@@ -618,15 +620,15 @@ impl<'p> View<'p> {
             .record_summaries
             .get(&customer)
             .map(|summary| (summary.index, summary));
-        let partnership = self
-            .p
-            .partner_index
-            .get(&provider)
-            .zip(self.p.partner_index.get(&reseller))
-            .and_then(|(p, r)| self.p.partnership_index.get(&(*p, *r)))
+        let p_index = self.p.partner_index.get(&provider).copied();
+        let r_index = self.p.partner_index.get(&reseller).copied();
+        let partnership = p_index
+            .zip(r_index)
+            .and_then(|pair| self.p.partnership_index.get(&pair))
             .map(|index| &self.p.partnerships[*index as usize]);
         let (provider_standing, p_index) = self.standing(
             provider,
+            p_index,
             |p| p.provider_since,
             OrderRefusal::ProviderNotFound,
             OrderRefusal::NotAProvider,
@@ -636,6 +638,7 @@ impl<'p> View<'p> {
         )?;
         let (reseller_standing, r_index) = self.standing(
             reseller,
+            r_index,
             |p| p.reseller_since,
             OrderRefusal::ResellerNotFound,
             OrderRefusal::NotAReseller,

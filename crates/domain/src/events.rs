@@ -657,11 +657,13 @@ macro_rules! events {
                 .map_err(|source| EncodeError { event_type, source })
             }
 
-            /// Decodes a payload written by this code's current version of its type.
-            fn decode_current(event_type: &str, version: u16, bytes: &[u8]) -> Result<Event, DecodeError> {
+            /// Decodes a payload written by this code's current version of the type at
+            /// `index` in [`EVENT_TYPES`].
+            fn decode_current(index: usize, version: u16, bytes: &[u8]) -> Result<Event, DecodeError> {
+                let event_type = EVENT_TYPES.get(index).map_or("", |known| known.name);
                 let malformed = |source| DecodeError::Malformed { event_type: event_type.to_owned(), version, source };
-                match event_type {
-                    $( stringify!($name) => rmp_serde::from_slice::<$name>(bytes).map(Event::$name).map_err(malformed), )*
+                match index {
+                    $( type_index::$name => rmp_serde::from_slice::<$name>(bytes).map(Event::$name).map_err(malformed), )*
                     _ => Err(DecodeError::UnknownType(event_type.to_owned())),
                 }
             }
@@ -765,14 +767,13 @@ impl Event {
         schema_version: u16,
         bytes: &[u8],
     ) -> Result<Event, DecodeError> {
-        let current = current_version(event_type)
+        let index = event_type_index(event_type)
             .ok_or_else(|| DecodeError::UnknownType(event_type.to_owned()))?;
+        let current = EVENT_TYPES[index].version;
         // The upcasting hook: one arm per (type, old version). None exist yet.
         #[allow(clippy::match_single_binding)]
         match (event_type, schema_version) {
-            _ if schema_version == current => {
-                Self::decode_current(event_type, schema_version, bytes)
-            }
+            _ if schema_version == current => Self::decode_current(index, schema_version, bytes),
             _ => Err(DecodeError::UnsupportedVersion {
                 event_type: event_type.to_owned(),
                 version: schema_version,
