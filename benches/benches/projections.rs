@@ -11,6 +11,10 @@
 //! `domain::Event` values with consistent ids (deciding a million commands would measure the
 //! domain, not the projections) and encoded as the handler would store them.
 
+/// The program's allocator, so that the figures are the program's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};

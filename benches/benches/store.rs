@@ -4,6 +4,10 @@
 //! `cargo bench -p benches --bench store`; set `CSP_LEDGER_BENCH_LONG` to open a store of
 //! 10,000,000 events instead of 1,000,000.
 
+/// The program's allocator, so that the figures are the program's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;

@@ -491,9 +491,10 @@ impl Projections {
         table.streams.reserve(events);
         table.previous_in_stream.reserve(events);
         table.time_index.reserve(events / TIME_INDEX_STRIDE + 1);
-        // Most events concern a few parties or relationships: a guess, which doubling
-        // corrects.
-        self.mentions.reserve(events.saturating_mul(2));
+        // Each event concerns a few parties and relationships (an order six, a typical
+        // history about four on average): a guess, which doubling corrects. Room reserved
+        // and not used is never touched, so it costs address space only.
+        self.mentions.reserve(events.saturating_mul(4));
     }
 
     /// Applies the next event of the log, already decoded.
