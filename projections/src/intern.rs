@@ -113,6 +113,13 @@ impl Names {
         Some(index)
     }
 
+    /// Makes room for up to `names` more names of `bytes` bytes in all, so that the text
+    /// grows once rather than by doubling, copying and touching fresh memory each time.
+    pub fn reserve(&mut self, names: usize, bytes: usize) {
+        self.text.reserve(bytes);
+        self.ends.reserve(names);
+    }
+
     /// The index of `name`, if known.
     pub fn find(&self, name: &str) -> Option<u32> {
         self.find_hashed(name, hash_of(name))

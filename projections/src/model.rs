@@ -473,6 +473,7 @@ impl Projections {
     /// come.
     pub fn apply_all(&mut self, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         self.reserve(events.len());
+        self.reserve_for(events);
         for recorded in events {
             self.apply(recorded)?;
         }
@@ -495,6 +496,30 @@ impl Projections {
         // history about four on average): a guess, which doubling corrects. Room reserved
         // and not used is never touched, so it costs address space only.
         self.mentions.reserve(events.saturating_mul(4));
+    }
+
+    /// Makes room for what `events` can add at most, where an upper bound is cheap to know
+    /// from the envelopes alone: their stream and actor names (each a new name at most) and
+    /// their customers (one per acceptance or import at most). Room not used is never
+    /// touched, so an overestimate costs address space only.
+    fn reserve_for(&mut self, events: &[RecordedEvent]) {
+        use domain::events::type_index as t;
+        let creates_customer = |event_type: &str| {
+            [t::ResellerRelationshipAccepted, t::CustomerImported]
+                .iter()
+                .any(|index| domain::EVENT_TYPES[*index].name == event_type)
+        };
+        let (mut stream_bytes, mut actor_bytes, mut customers) = (0usize, 0usize, 0usize);
+        for event in events {
+            stream_bytes = stream_bytes.saturating_add(event.stream.as_str().len());
+            actor_bytes = actor_bytes.saturating_add(event.actor.len());
+            customers += usize::from(creates_customer(&event.event_type));
+        }
+        let table = &mut self.events;
+        table.stream_names.reserve(events.len(), stream_bytes);
+        table.actor_names.reserve(events.len(), actor_bytes);
+        table.stream_last.reserve(events.len());
+        self.customers.reserve(customers);
     }
 
     /// Applies the next event of the log, already decoded.
