@@ -572,43 +572,47 @@ impl From<&domain::events::ResellerRelationshipAccepted> for ResellerRelationshi
     }
 }
 
-/// One of the events read through a view.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Hot {
-    OrderSubmitted(OrderSubmitted),
-    SubscriptionCancelled(SubscriptionCancelled),
-    CustomerInvitationCreated(CustomerInvitationCreated),
-    ResellerRelationshipAccepted(ResellerRelationshipAccepted),
-    IndirectResellerInvited(IndirectResellerInvited),
-    MpnProfilesObserved(MpnProfilesObserved),
-    DelegatedAdminRemoved(DelegatedAdminRemoved),
+/// Declares [`Hot`], one variant per view named after its event type (and its view
+/// struct), and [`Hot::read`], which picks the view by the type's index: the list of types
+/// read through views is written once, here.
+macro_rules! hot_views {
+    ($($name:ident),* $(,)?) => {
+        /// One of the events read through a view.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub(crate) enum Hot {
+            $( $name($name), )*
+        }
+
+        impl Hot {
+            /// Reads `payload` (of the current schema version of the type at `kind` in
+            /// `domain::EVENT_TYPES`) through its view. `None`: the type has no view, or this
+            /// payload cannot be read through it; decode it with the domain.
+            pub fn read(kind: usize, payload: &[u8]) -> Option<Hot> {
+                fn view<T: Field>(payload: &[u8]) -> Option<T> {
+                    T::read_payload(&mut Reader {
+                        bytes: payload,
+                        at: 0,
+                    })
+                    .ok()
+                }
+                match kind {
+                    $( events::type_index::$name => view(payload).map(Hot::$name), )*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-impl Hot {
-    /// Reads `payload` (of the current schema version of the type at `kind` in
-    /// `domain::EVENT_TYPES`) through its view. `None`: the type has no view, or this
-    /// payload cannot be read through it; decode it with the domain.
-    pub fn read(kind: usize, payload: &[u8]) -> Option<Hot> {
-        use domain::events::type_index as t;
-        fn view<T: Field>(payload: &[u8]) -> Option<T> {
-            T::read_payload(&mut Reader {
-                bytes: payload,
-                at: 0,
-            })
-            .ok()
-        }
-        match kind {
-            t::OrderSubmitted => view(payload).map(Hot::OrderSubmitted),
-            t::SubscriptionCancelled => view(payload).map(Hot::SubscriptionCancelled),
-            t::CustomerInvitationCreated => view(payload).map(Hot::CustomerInvitationCreated),
-            t::ResellerRelationshipAccepted => view(payload).map(Hot::ResellerRelationshipAccepted),
-            t::IndirectResellerInvited => view(payload).map(Hot::IndirectResellerInvited),
-            t::MpnProfilesObserved => view(payload).map(Hot::MpnProfilesObserved),
-            t::DelegatedAdminRemoved => view(payload).map(Hot::DelegatedAdminRemoved),
-            _ => None,
-        }
-    }
-}
+hot_views!(
+    OrderSubmitted,
+    SubscriptionCancelled,
+    CustomerInvitationCreated,
+    ResellerRelationshipAccepted,
+    IndirectResellerInvited,
+    MpnProfilesObserved,
+    DelegatedAdminRemoved,
+);
 
 #[cfg(test)]
 mod tests {
