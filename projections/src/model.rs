@@ -457,12 +457,8 @@ impl Projections {
             .flatten()
         {
             Some(event) => event,
-            None => Event::decode(
-                &recorded.event_type,
-                recorded.schema_version,
-                &recorded.payload,
-            )
-            .map_err(|error| undecodable(error.to_string()))?,
+            None => Event::decode_type(kind, recorded.schema_version, &recorded.payload)
+                .map_err(|error| undecodable(error.to_string()))?,
         };
         self.apply_event(Envelope::of(recorded), &event)
     }
@@ -472,7 +468,6 @@ impl Projections {
     /// with room made first for their columns in one step rather than by doubling as they
     /// come.
     pub fn apply_all(&mut self, events: &[RecordedEvent]) -> Result<(), ApplyError> {
-        self.reserve(events.len());
         self.reserve_for(events);
         for recorded in events {
             self.apply(recorded)?;
@@ -498,11 +493,13 @@ impl Projections {
         self.mentions.reserve(events.saturating_mul(4));
     }
 
-    /// Makes room for what `events` can add at most, where an upper bound is cheap to know
-    /// from the envelopes alone: their stream and actor names (each a new name at most) and
-    /// their customers (one per acceptance or import at most). Room not used is never
-    /// touched, so an overestimate costs address space only.
+    /// Makes room for `events`: their columns and mentions ([`Projections::reserve`]), and
+    /// what they can add at most where an upper bound is cheap to know from the envelopes
+    /// alone: their stream and actor names (each a new name at most) and their customers
+    /// (one per acceptance or import at most). Room not used is never touched, so an
+    /// overestimate costs address space only.
     fn reserve_for(&mut self, events: &[RecordedEvent]) {
+        self.reserve(events.len());
         use domain::events::type_index as t;
         let creates_customer = |event_type: &str| {
             [t::ResellerRelationshipAccepted, t::CustomerImported]

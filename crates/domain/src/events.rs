@@ -761,7 +761,8 @@ impl Event {
     /// shape. Old versions are never rewritten in the log; they are converted here, on read.
     ///
     /// To add version 2 of a type: bump its number in the `events!` list, keep the v1
-    /// struct under a new name, and add an arm here that decodes v1 and converts it.
+    /// struct under a new name, and add an arm in [`Event::decode_type`] that decodes v1 and
+    /// converts it.
     pub fn decode(
         event_type: &str,
         schema_version: u16,
@@ -769,7 +770,20 @@ impl Event {
     ) -> Result<Event, DecodeError> {
         let index = event_type_index(event_type)
             .ok_or_else(|| DecodeError::UnknownType(event_type.to_owned()))?;
-        let current = EVENT_TYPES[index].version;
+        Self::decode_type(index, schema_version, bytes)
+    }
+
+    /// [`Event::decode`] for a caller that has already found the type's index in
+    /// [`EVENT_TYPES`] (with [`event_type_index`]), so that the name is not looked up twice.
+    pub fn decode_type(
+        index: usize,
+        schema_version: u16,
+        bytes: &[u8],
+    ) -> Result<Event, DecodeError> {
+        let Some(known) = EVENT_TYPES.get(index) else {
+            return Err(DecodeError::UnknownType(format!("type index {index}")));
+        };
+        let (event_type, current) = (known.name, known.version);
         // The upcasting hook: one arm per (type, old version). None exist yet.
         #[allow(clippy::match_single_binding)]
         match (event_type, schema_version) {
@@ -795,7 +809,11 @@ mod tests {
         }
         for sample in crate::sample_events() {
             assert_eq!(EVENT_TYPES[sample.type_index()].name, sample.event_type());
+            let bytes = sample.encode().unwrap_or_default();
+            let by_index = Event::decode_type(sample.type_index(), sample.schema_version(), &bytes);
+            assert_eq!(by_index.ok().as_ref(), Some(&sample));
         }
+        assert!(Event::decode_type(EVENT_TYPES.len(), 1, &[]).is_err());
         assert_eq!(type_index::OrderSubmitted, 30);
         assert_eq!(event_type_index("OrderSubmittedd"), None);
         assert_eq!(event_type_index(""), None);
