@@ -21,8 +21,8 @@ use chrono::{DateTime, Utc};
 use domain::events::{self, Event};
 use domain::types::{CustomerProfile, RelationshipTier, ReviewStep};
 use domain::{
-    AdminRole, AgentRole, Country, CustomerId, GranularAdminRequestId, OrderId, PartnerId,
-    TenantId, UserId,
+    AdminRole, AgentRole, Country, CustomerId, GranularAdminRequestId, GranularDuration, OrderId,
+    PartnerId, TenantId, UserId,
 };
 use rmp::Marker;
 use serde::Deserialize;
@@ -241,20 +241,37 @@ impl<T: Field> Field for Option<T> {
     }
 }
 
+/// The elements of an array, into any collection.
+fn elements<T: Field, C: FromIterator<T>>(reader: &mut Reader<'_>) -> Read<C> {
+    let count = reader.array_len()?;
+    // Every element takes at least a byte: a larger count is damage.
+    if count > reader.bytes.len() - reader.at {
+        return Err(Unreadable);
+    }
+    (0..count).map(|_| T::read(reader)).collect()
+}
+
 impl<T: Field> Field for SmallVec<[T; 2]> {
     fn read(reader: &mut Reader<'_>) -> Read<Self> {
-        let count = reader.array_len()?;
-        // Every element takes at least a byte: a larger count is damage.
-        if count > reader.bytes.len() - reader.at {
-            return Err(Unreadable);
-        }
-        (0..count).map(|_| T::read(reader)).collect()
+        elements(reader)
+    }
+}
+
+impl<T: Field> Field for Vec<T> {
+    fn read(reader: &mut Reader<'_>) -> Read<Self> {
+        elements(reader)
     }
 }
 
 impl Field for String {
     fn read(reader: &mut Reader<'_>) -> Read<Self> {
         reader.text().map(str::to_owned)
+    }
+}
+
+impl Field for GranularDuration {
+    fn read(reader: &mut Reader<'_>) -> Read<Self> {
+        GranularDuration::parse(reader.text()?).map_err(|_| Unreadable)
     }
 }
 
@@ -470,7 +487,7 @@ views! {
     }
 }
 
-// Small, flat events read whole into the domain's own structs (every field: the struct
+// Small events read whole into the domain's own structs (every field: the struct
 // literal does not compile if the domain adds one), for the events the views do not cover
 // that still come in numbers.
 map_reader!(events::EnrollmentReviewStepCompleted {
@@ -494,6 +511,14 @@ map_reader!(events::UserRolesChanged {
     user_id: UserId,
     agent_role: Option<AgentRole>,
     admin_role: Option<AdminRole>,
+});
+map_reader!(events::GranularAdminRequested {
+    customer_id: CustomerId,
+    request_id: GranularAdminRequestId,
+    partner_id: PartnerId,
+    roles: Vec<String>,
+    duration: GranularDuration,
+    request_expires_at: DateTime<Utc>,
 });
 map_reader!(events::GranularAdminApproved {
     customer_id: CustomerId,
@@ -534,6 +559,7 @@ pub(crate) fn read_whole(kind: usize, payload: &[u8]) -> Option<Event> {
         t::TemporaryPasswordIssued => whole(payload).map(Event::TemporaryPasswordIssued),
         t::TemporaryPasswordChanged => whole(payload).map(Event::TemporaryPasswordChanged),
         t::UserRolesChanged => whole(payload).map(Event::UserRolesChanged),
+        t::GranularAdminRequested => whole(payload).map(Event::GranularAdminRequested),
         t::GranularAdminApproved => whole(payload).map(Event::GranularAdminApproved),
         t::IndirectProviderAuthorized => whole(payload).map(Event::IndirectProviderAuthorized),
         _ => None,
@@ -684,7 +710,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(read, 7, "every whole reader has a sample");
+        assert_eq!(read, 8, "every whole reader has a sample");
     }
 
     /// A damaged payload is never read through a view: every cut and every flipped

@@ -118,6 +118,7 @@ impl Names {
     pub fn reserve(&mut self, names: usize, bytes: usize) {
         self.text.reserve(bytes);
         self.ends.reserve(names);
+        self.table.reserve(names, |slot| table_hash(slot.hash));
     }
 
     /// The index of `name`, if known.

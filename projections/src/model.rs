@@ -15,6 +15,7 @@ use domain::{
 };
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use std::collections::hash_map::Entry;
 use store::RecordedEvent;
 use uuid::Uuid;
 
@@ -306,6 +307,48 @@ impl RecordSummary {
     }
 }
 
+/// Serializes the customers' map as its sorted pairs of id and index, as a map of indexes
+/// is (see [`sorted`]): the summaries are derived, and left out. What it reads back holds
+/// only the indexes, marked to be asked of the record until
+/// [`Projections::rebuild_indexes`] derives them.
+mod summaries {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    /// Writes the pairs of id and index, sorted by id.
+    pub fn serialize<S: Serializer>(
+        map: &FxHashMap<CustomerId, RecordSummary>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<(&CustomerId, u32)> = map
+            .iter()
+            .map(|(id, summary)| (id, summary.index))
+            .collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        entries.serialize(serializer)
+    }
+
+    /// Reads pairs written by [`serialize`].
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<FxHashMap<CustomerId, RecordSummary>, D::Error> {
+        let entries: Vec<(CustomerId, u32)> = Vec::deserialize(deserializer)?;
+        Ok(entries
+            .into_iter()
+            .map(|(id, index)| {
+                let unknown = RecordSummary {
+                    index,
+                    created: NONE,
+                    partners: [NONE; 2],
+                    spans: [RecordSummary::NEVER; 2],
+                    overflow: true,
+                };
+                (id, unknown)
+            })
+            .collect())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct OrderRec {
     pub customer: u32,
@@ -366,12 +409,11 @@ pub struct Projections {
     #[serde(with = "sorted")]
     pub(crate) partnership_index: FxHashMap<(u32, u32), u32>,
     pub(crate) customers: Vec<CustomerRec>,
-    #[serde(with = "sorted")]
-    pub(crate) customer_index: FxHashMap<CustomerId, u32>,
-    /// [`RecordSummary`] of each customer, by id: one lookup finds it (the summary sits in
-    /// the table's slot beside the key).
-    #[serde(skip)]
-    pub(crate) record_summaries: FxHashMap<CustomerId, RecordSummary>,
+    /// Each customer's index and [`RecordSummary`], by id: one lookup finds both (the
+    /// summary sits in the table's slot beside the key). Serialized as the sorted pairs of
+    /// id and index alone: the summaries are derived again after reading.
+    #[serde(with = "summaries")]
+    pub(crate) customer_index: FxHashMap<CustomerId, RecordSummary>,
     #[serde(with = "sorted")]
     pub(crate) customer_by_tenant: FxHashMap<TenantId, u32>,
     #[serde(with = "sorted")]
@@ -501,22 +543,31 @@ impl Projections {
     fn reserve_for(&mut self, events: &[RecordedEvent]) {
         self.reserve(events.len());
         use domain::events::type_index as t;
-        let creates_customer = |event_type: &str| {
-            [t::ResellerRelationshipAccepted, t::CustomerImported]
-                .iter()
-                .any(|index| domain::EVENT_TYPES[*index].name == event_type)
-        };
-        let (mut stream_bytes, mut actor_bytes, mut customers) = (0usize, 0usize, 0usize);
+        // Compared by name (a length differs at once), cheaper than finding every type.
+        let named = |index: usize| domain::EVENT_TYPES[index].name;
+        let (accepted, imported, ordered) = (
+            named(t::ResellerRelationshipAccepted),
+            named(t::CustomerImported),
+            named(t::OrderSubmitted),
+        );
+        let (mut stream_bytes, mut actor_bytes) = (0usize, 0usize);
+        let (mut customers, mut orders) = (0usize, 0usize);
         for event in events {
             stream_bytes = stream_bytes.saturating_add(event.stream.as_str().len());
             actor_bytes = actor_bytes.saturating_add(event.actor.len());
-            customers += usize::from(creates_customer(&event.event_type));
+            let event_type = event.event_type.as_str();
+            customers += usize::from(event_type == accepted || event_type == imported);
+            orders += usize::from(event_type == ordered);
         }
         let table = &mut self.events;
         table.stream_names.reserve(events.len(), stream_bytes);
         table.actor_names.reserve(events.len(), actor_bytes);
         table.stream_last.reserve(events.len());
+        // The maps too: growing one by doubling rehashes every entry into a fresh table.
         self.customers.reserve(customers);
+        self.customer_index.reserve(customers);
+        self.customer_by_tenant.reserve(customers);
+        self.orders.reserve(orders);
     }
 
     /// Applies the next event of the log, already decoded.
@@ -593,7 +644,7 @@ impl Projections {
     }
 
     fn mention_customer(&mut self, id: CustomerId, seq: u32) -> Option<u32> {
-        let index = *self.customer_index.get(&id)?;
+        let index = self.customer_index.get(&id)?.index;
         self.mentions
             .mention(&mut self.customers[index as usize].history, seq);
         Some(index)
@@ -669,19 +720,20 @@ impl Projections {
     /// The customer of an import or acceptance, created on first sight.
     fn known_customer(&mut self, id: CustomerId, profile: CustomerProfile, seq: u32) -> u32 {
         let tenant = profile.tenant_id;
-        let index = match self.customer_index.get(&id) {
-            Some(index) => *index,
-            None => {
+        let index = match self.customer_index.entry(id) {
+            Entry::Occupied(entry) => entry.get().index,
+            Entry::Vacant(entry) => {
                 let index = self.customers.len() as u32;
-                self.customers.push(CustomerRec {
+                let record = CustomerRec {
                     id,
                     created: seq,
                     profile,
                     relationships: SmallVec::new(),
                     granular: Vec::new(),
                     history: History::default(),
-                });
-                self.customer_index.insert(id, index);
+                };
+                entry.insert(RecordSummary::of(index, &record));
+                self.customers.push(record);
                 index
             }
         };
@@ -883,7 +935,10 @@ impl Projections {
             map.get(key).copied().unwrap_or(NONE)
         }
         let order = OrderRec {
-            customer: index(&self.customer_index, &e.customer_id),
+            customer: self
+                .customer_index
+                .get(&e.customer_id)
+                .map_or(NONE, |summary| summary.index),
             provider: index(&self.partner_index, &e.provider_id),
             reseller: index(&self.partner_index, &e.reseller_id),
             user: index(&self.user_index, &e.submitted_by),
@@ -1200,8 +1255,10 @@ impl Projections {
     /// Derives a customer's record summary anew, after its record changed.
     fn summarize(&mut self, customer: u32) {
         let record = &self.customers[customer as usize];
-        self.record_summaries
-            .insert(record.id, RecordSummary::of(customer, record));
+        let summary = RecordSummary::of(customer, record);
+        if let Some(slot) = self.customer_index.get_mut(&record.id) {
+            *slot = summary;
+        }
     }
 
     fn partnership_mut(
@@ -1231,10 +1288,13 @@ impl Projections {
             .step_by(TIME_INDEX_STRIDE)
             .copied()
             .collect();
-        self.record_summaries = (0..)
-            .zip(&self.customers)
-            .map(|(index, record)| (record.id, RecordSummary::of(index, record)))
-            .collect();
+        // The summaries are not serialized: derive them, for the index each id was read with
+        // (`consistent` then checks that it is the customer's own).
+        for summary in self.customer_index.values_mut() {
+            if let Some(record) = self.customers.get(summary.index as usize) {
+                *summary = RecordSummary::of(summary.index, record);
+            }
+        }
         self.standings = self.partners.iter().map(StandingSummary::of).collect();
         true
     }
@@ -1270,10 +1330,11 @@ impl Projections {
                 .partner_index
                 .iter()
                 .all(|(id, i)| self.partners.get(*i as usize).is_some_and(|p| p.id == *id))
-            && self
-                .customer_index
-                .iter()
-                .all(|(id, i)| self.customers.get(*i as usize).is_some_and(|c| c.id == *id))
+            && self.customer_index.iter().all(|(id, summary)| {
+                self.customers
+                    .get(summary.index as usize)
+                    .is_some_and(|c| c.id == *id)
+            })
             && self
                 .user_index
                 .iter()

@@ -522,7 +522,7 @@ impl<'p> View<'p> {
     }
 
     fn customer(&self, id: CustomerId) -> Option<&'p CustomerRec> {
-        let customer = &self.p.customers[*self.p.customer_index.get(&id)? as usize];
+        let customer = &self.p.customers[self.p.customer_index.get(&id)?.index as usize];
         (customer.created < self.n).then_some(customer)
     }
 
@@ -617,7 +617,7 @@ impl<'p> View<'p> {
         // conditions are still judged in the domain's order).
         let c = self
             .p
-            .record_summaries
+            .customer_index
             .get(&customer)
             .map(|summary| (summary.index, summary));
         let p_index = self.p.partner_index.get(&provider).copied();
