@@ -570,6 +570,41 @@ fn small_history() -> World {
     w
 }
 
+/// The checkpoint of a fixed history is the same bytes as the golden image of the current
+/// format version: a change to what a checkpoint holds, or how, must come with a new
+/// `FORMAT_VERSION` (an image of another version is discarded and rebuilt, never misread).
+/// When the change is deliberate, bump the version, run with `CSP_LEDGER_BLESS=1` and commit
+/// the new image; the images of earlier versions stay as they are.
+#[test]
+fn a_checkpoint_is_the_golden_image_of_its_format_version() {
+    let mut w = small_history();
+    let provider = w.provider("Fabrikam", &["US"]);
+    let reseller = w.reseller("Tailspin", "US");
+    w.partner_up(&provider, &reseller);
+    for _ in 0..3 {
+        let customer = w.shared_customer(&provider, &reseller);
+        w.order(provider.admin, &provider, customer, &reseller);
+    }
+    let p = now(&w);
+    let image = checkpoint::encode(&p).unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("checkpoint-v{}.bin", checkpoint::FORMAT_VERSION));
+    if std::env::var_os("CSP_LEDGER_BLESS").is_some()
+        && std::fs::read(&path).ok() != Some(image.clone())
+    {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &image).unwrap();
+    }
+    let golden = std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    assert!(
+        golden == image,
+        "the checkpoint of the fixed history differs from {}: bump FORMAT_VERSION if the format changed (or, if only the history did, re-bless), run with CSP_LEDGER_BLESS=1 and commit the image",
+        path.display()
+    );
+    assert!(checkpoint::decode(&golden).unwrap() == p);
+}
+
 #[test]
 fn damaged_or_foreign_checkpoints_are_discarded_never_trusted() {
     let w = small_history();
