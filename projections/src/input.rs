@@ -28,6 +28,7 @@ use rmp::Marker;
 use serde::Deserialize;
 use serde::de::value::BorrowedStrDeserializer;
 use smallvec::SmallVec;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 /// Why a payload could not be read through its view (it then goes to the domain's
@@ -303,13 +304,38 @@ macro_rules! text_fields {
     };
 }
 
-text_fields!(
-    RelationshipTier,
-    ReviewStep,
-    AgentRole,
-    AdminRole,
-    DateTime<Utc>
-);
+text_fields!(AgentRole, AdminRole, DateTime<Utc>);
+
+/// Unit-variant enums met in numbers, read by comparing the value's bytes with each variant
+/// as the domain's encoder writes it (`rmp_serde`, a string of the variant's name), which
+/// spares validating the text and matching it through `Deserialize`. Bytes that match no
+/// variant are read the long way, by the domain's `Deserialize`.
+macro_rules! variant_fields {
+    ($($type:ident),*) => {
+        $(
+            impl Field for $type {
+                fn read(reader: &mut Reader<'_>) -> Read<Self> {
+                    static ENCODED: LazyLock<Vec<(Vec<u8>, $type)>> = LazyLock::new(|| {
+                        $type::ALL
+                            .iter()
+                            .filter_map(|variant| Some((rmp_serde::to_vec_named(variant).ok()?, *variant)))
+                            .collect()
+                    });
+                    let rest = reader.bytes.get(reader.at..).unwrap_or_default();
+                    match ENCODED.iter().find(|(bytes, _)| rest.starts_with(bytes)) {
+                        Some((bytes, variant)) => {
+                            reader.at += bytes.len();
+                            Ok(*variant)
+                        }
+                        None => from_text(reader.text()?),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+variant_fields!(RelationshipTier, ReviewStep);
 
 impl Field for u64 {
     fn read(reader: &mut Reader<'_>) -> Read<Self> {
@@ -644,6 +670,7 @@ hot_views!(
 mod tests {
     use super::*;
     use domain::{Event, sample_events};
+    use serde::Serialize;
 
     /// The view of every sample of a type with a view equals the view of the domain's
     /// decoding of it.
@@ -740,6 +767,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Every variant is read by its bytes as the domain's `Deserialize` reads its text, and
+    /// other bytes still go through `Deserialize` (which refuses what it does not know).
+    #[test]
+    fn variants_read_by_bytes_as_by_text() {
+        fn check<T>(all: &[T])
+        where
+            T: Field + Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug,
+        {
+            for variant in all {
+                let bytes = rmp_serde::to_vec_named(variant).unwrap_or_default();
+                let mut reader = Reader {
+                    bytes: &bytes,
+                    at: 0,
+                };
+                assert_eq!(T::read(&mut reader).as_ref(), Ok(variant));
+                assert_eq!(reader.at, bytes.len());
+                let name = serde_json::to_value(variant).unwrap_or_default();
+                let text = name.as_str().unwrap_or_default();
+                assert_eq!(from_text::<T>(text).as_ref(), Ok(variant));
+            }
+            let unknown = rmp_serde::to_vec_named("no_such_variant").unwrap_or_default();
+            let mut reader = Reader {
+                bytes: &unknown,
+                at: 0,
+            };
+            assert_eq!(T::read(&mut reader), Err(Unreadable));
+        }
+        check(&RelationshipTier::ALL);
+        check(&ReviewStep::ALL);
     }
 
     #[test]

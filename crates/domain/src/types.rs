@@ -147,6 +147,15 @@ pub enum RelationshipTier {
     IndirectProvider,
 }
 
+impl RelationshipTier {
+    /// Every tier.
+    pub const ALL: [RelationshipTier; 3] = [
+        RelationshipTier::Direct,
+        RelationshipTier::IndirectReseller,
+        RelationshipTier::IndirectProvider,
+    ];
+}
+
 /// The customer organization as its global admin describes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
