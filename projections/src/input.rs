@@ -566,17 +566,20 @@ map_reader!(events::IndirectProviderAuthorized {
     country: Country,
 });
 
+/// Reads a whole payload as `T` (a view or a domain struct); `None` when it cannot.
+fn read_payload<T: Field>(payload: &[u8]) -> Option<T> {
+    T::read_payload(&mut Reader {
+        bytes: payload,
+        at: 0,
+    })
+    .ok()
+}
+
 /// Reads a payload (of the current schema version of the type at `kind`) whole into the
 /// domain's event, for the types read that way. `None`: decode it with the domain.
 pub(crate) fn read_whole(kind: usize, payload: &[u8]) -> Option<Event> {
     use domain::events::type_index as t;
-    fn whole<T: Field>(payload: &[u8]) -> Option<T> {
-        T::read_payload(&mut Reader {
-            bytes: payload,
-            at: 0,
-        })
-        .ok()
-    }
+    use read_payload as whole;
     match kind {
         t::EnrollmentReviewStepCompleted => {
             whole(payload).map(Event::EnrollmentReviewStepCompleted)
@@ -640,13 +643,7 @@ macro_rules! hot_views {
             /// `domain::EVENT_TYPES`) through its view. `None`: the type has no view, or this
             /// payload cannot be read through it; decode it with the domain.
             pub fn read(kind: usize, payload: &[u8]) -> Option<Hot> {
-                fn view<T: Field>(payload: &[u8]) -> Option<T> {
-                    T::read_payload(&mut Reader {
-                        bytes: payload,
-                        at: 0,
-                    })
-                    .ok()
-                }
+                use read_payload as view;
                 match kind {
                     $( events::type_index::$name => view(payload).map(Hot::$name), )*
                     _ => None,

@@ -537,9 +537,9 @@ impl Projections {
 
     /// Makes room for `events`: their columns and mentions ([`Projections::reserve`]), and
     /// what they can add at most where an upper bound is cheap to know from the envelopes
-    /// alone: their stream and actor names (each a new name at most) and their customers
-    /// (one per acceptance or import at most). Room not used is never touched, so an
-    /// overestimate costs address space only.
+    /// alone: their stream and actor names (each a new name at most), their customers (one
+    /// per acceptance or import at most) and their orders (one per submission). Room not
+    /// used is never touched, so an overestimate costs address space only.
     fn reserve_for(&mut self, events: &[RecordedEvent]) {
         self.reserve(events.len());
         use domain::events::type_index as t;
