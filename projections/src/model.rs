@@ -22,7 +22,7 @@ use uuid::Uuid;
 use smallvec::SmallVec;
 
 use crate::input::{self, Hot};
-use crate::intern::{Names, sorted};
+use crate::intern::{Names, hash_of, sorted};
 use crate::timeline::{Fact, History, Marks, Mentions, NONE, Span, Spans, Versions};
 
 /// Why an event could not be applied. The read models never skip a fact: the caller stops
@@ -384,6 +384,52 @@ pub(crate) struct EventTable {
 /// How many events one entry of the time index stands for.
 pub(crate) const TIME_INDEX_STRIDE: usize = 64;
 
+/// How many events [`Projections::apply_all`] warms the name lookups of at once: enough
+/// for their cache misses to overlap, few enough that what they bring stays in the cache
+/// until the batch is applied.
+const WARM_BATCH: usize = 32;
+
+/// The [`hash_of`] an event's stream and actor names, computed once for their lookups.
+#[derive(Clone, Copy, Debug, Default)]
+struct NameHashes {
+    stream: u32,
+    actor: u32,
+}
+
+impl NameHashes {
+    fn of(envelope: Envelope<'_>) -> Self {
+        NameHashes {
+            stream: hash_of(envelope.stream),
+            actor: hash_of(envelope.actor),
+        }
+    }
+}
+
+impl EventTable {
+    /// Computes the name hashes of `batch` into `hashes` and reads ahead what interning
+    /// them will read: first every lookup slot, then every name's text and its stream's
+    /// last event. Nothing changes; the reads only bring those lines into the cache, with
+    /// the misses of the batch overlapping (each read is independent of the others).
+    fn warm(&self, batch: &[RecordedEvent], hashes: &mut [NameHashes]) {
+        let mut read = 0u32;
+        for (recorded, hashes) in batch.iter().zip(hashes.iter_mut()) {
+            *hashes = NameHashes::of(Envelope::of(recorded));
+            read ^= self.stream_names.warm_slot(hashes.stream);
+            read ^= self.actor_names.warm_slot(hashes.actor);
+        }
+        for hashes in &hashes[..batch.len()] {
+            if let Some((stream, byte)) = self.stream_names.warm_text(hashes.stream) {
+                let last = self.stream_last.get(stream as usize).copied();
+                read ^= u32::from(byte) ^ last.unwrap_or(0);
+            }
+            if let Some((_, byte)) = self.actor_names.warm_text(hashes.actor) {
+                read ^= u32::from(byte);
+            }
+        }
+        std::hint::black_box(read);
+    }
+}
+
 /// The read models of SPEC §5, built from the log alone.
 ///
 /// Apply recorded events in log order with [`Projections::apply`]; query with
@@ -480,6 +526,15 @@ impl Projections {
     /// models keep (module `input`); the rest through the domain's decoder. Nothing changes
     /// unless the whole event applies.
     pub fn apply(&mut self, recorded: &RecordedEvent) -> Result<(), ApplyError> {
+        self.apply_hashed(recorded, NameHashes::of(Envelope::of(recorded)))
+    }
+
+    /// [`Projections::apply`] with the hashes of the event's names already computed.
+    fn apply_hashed(
+        &mut self,
+        recorded: &RecordedEvent,
+        hashes: NameHashes,
+    ) -> Result<(), ApplyError> {
         let position = recorded.position.0;
         let undecodable = |reason: String| ApplyError::Undecodable { position, reason };
         let kind = domain::event_type_index(&recorded.event_type)
@@ -489,7 +544,7 @@ impl Projections {
         let current = recorded.schema_version == domain::EVENT_TYPES[kind].version;
         if current && let Some(hot) = Hot::read(kind, &recorded.payload) {
             let envelope = Envelope::of(recorded);
-            let seq = self.record(&envelope, kind)?;
+            let seq = self.record(&envelope, kind, hashes)?;
             self.evolve_hot(seq, hot);
             self.last_event_id = Some(envelope.event_id);
             return Ok(());
@@ -502,17 +557,25 @@ impl Projections {
             None => Event::decode_type(kind, recorded.schema_version, &recorded.payload)
                 .map_err(|error| undecodable(error.to_string()))?,
         };
-        self.apply_event(Envelope::of(recorded), &event)
+        self.apply_decoded(Envelope::of(recorded), &event, hashes)
     }
 
     /// Applies the next events of the log in order, as [`Projections::apply`] one by one
     /// does (on an error, every event before the failing one is applied and none after),
     /// with room made first for their columns in one step rather than by doubling as they
     /// come.
+    ///
+    /// The events go in batches: the name lookups of a whole batch are read first
+    /// ([`EventTable::warm`]), so that their cache misses overlap rather than come one
+    /// after another, each event waiting for its own.
     pub fn apply_all(&mut self, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         self.reserve_for(events);
-        for recorded in events {
-            self.apply(recorded)?;
+        let mut hashes = [NameHashes::default(); WARM_BATCH];
+        for batch in events.chunks(WARM_BATCH) {
+            self.events.warm(batch, &mut hashes);
+            for (recorded, hashes) in batch.iter().zip(hashes) {
+                self.apply_hashed(recorded, hashes)?;
+            }
         }
         Ok(())
     }
@@ -537,9 +600,10 @@ impl Projections {
 
     /// Makes room for `events`: their columns and mentions ([`Projections::reserve`]), and
     /// what they can add at most where an upper bound is cheap to know from the envelopes
-    /// alone: their stream and actor names (each a new name at most), their customers (one
-    /// per acceptance or import at most) and their orders (one per submission). Room not
-    /// used is never touched, so an overestimate costs address space only.
+    /// alone: the text of their stream and actor names, the streams they start (one per
+    /// revision 0), their customers (one per acceptance or import at most) and their orders
+    /// (one per submission). Room not used is never touched, so an overestimate costs
+    /// address space only.
     fn reserve_for(&mut self, events: &[RecordedEvent]) {
         self.reserve(events.len());
         use domain::events::type_index as t;
@@ -551,8 +615,9 @@ impl Projections {
             named(t::OrderSubmitted),
         );
         let (mut stream_bytes, mut actor_bytes) = (0usize, 0usize);
-        let (mut customers, mut orders) = (0usize, 0usize);
+        let (mut customers, mut orders, mut new_streams) = (0usize, 0usize, 0usize);
         for event in events {
+            new_streams += usize::from(event.revision == 0);
             stream_bytes = stream_bytes.saturating_add(event.stream.as_str().len());
             actor_bytes = actor_bytes.saturating_add(event.actor.len());
             let event_type = event.event_type.as_str();
@@ -560,9 +625,12 @@ impl Projections {
             orders += usize::from(event_type == ordered);
         }
         let table = &mut self.events;
-        table.stream_names.reserve(events.len(), stream_bytes);
-        table.actor_names.reserve(events.len(), actor_bytes);
-        table.stream_last.reserve(events.len());
+        // A stream's first event is its revision 0, so those count the new streams (of a
+        // valid log: the lookup grows if more come). The actors have no such bound: their
+        // lookup grows, as a bound of one per event would touch far more than they use.
+        table.stream_names.reserve(new_streams, stream_bytes);
+        table.actor_names.reserve(0, actor_bytes);
+        table.stream_last.reserve(new_streams);
         // The maps too: growing one by doubling rehashes every entry into a fresh table.
         self.customers.reserve(customers);
         self.customer_index.reserve(customers);
@@ -572,7 +640,17 @@ impl Projections {
 
     /// Applies the next event of the log, already decoded.
     pub fn apply_event(&mut self, envelope: Envelope<'_>, event: &Event) -> Result<(), ApplyError> {
-        let seq = self.record(&envelope, event.type_index())?;
+        let hashes = NameHashes::of(envelope);
+        self.apply_decoded(envelope, event, hashes)
+    }
+
+    fn apply_decoded(
+        &mut self,
+        envelope: Envelope<'_>,
+        event: &Event,
+        hashes: NameHashes,
+    ) -> Result<(), ApplyError> {
+        let seq = self.record(&envelope, event.type_index(), hashes)?;
         self.evolve(seq, event);
         self.last_event_id = Some(envelope.event_id);
         Ok(())
@@ -580,7 +658,12 @@ impl Projections {
 
     /// Appends the envelope columns; returns the event's sequence number. Checks everything
     /// before changing anything.
-    fn record(&mut self, envelope: &Envelope<'_>, kind: usize) -> Result<u32, ApplyError> {
+    fn record(
+        &mut self,
+        envelope: &Envelope<'_>,
+        kind: usize,
+        hashes: NameHashes,
+    ) -> Result<u32, ApplyError> {
         let table = &mut self.events;
         let position = envelope.position;
         if let Some(&previous) = table.positions.last()
@@ -603,11 +686,11 @@ impl Projections {
         // only when the names pass 4 GiB.
         let stream = table
             .stream_names
-            .intern(envelope.stream)
+            .intern_hashed(envelope.stream, hashes.stream)
             .ok_or(ApplyError::Full)?;
         let actor = table
             .actor_names
-            .intern(envelope.actor)
+            .intern_hashed(envelope.actor, hashes.actor)
             .ok_or(ApplyError::Full)?;
         if let Some(&first) = table.positions.first() {
             table.dense &= position == first + u64::from(seq);
