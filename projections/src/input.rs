@@ -17,12 +17,12 @@
 //! skipped fields are damaged is still applied (the log's checksums and hash chain are what
 //! guard against damage).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use domain::events::{self, Event};
-use domain::types::{CustomerProfile, RelationshipTier, ReviewStep};
+use domain::types::{CustomerProfile, CustomerSource, RelationshipTier, ReviewStep};
 use domain::{
-    AdminRole, AgentRole, Country, CustomerId, GranularAdminRequestId, GranularDuration, OrderId,
-    PartnerId, TenantId, UserId,
+    AdminRole, AgentRole, Country, CustomerId, Email, GranularAdminRequestId, GranularDuration,
+    OrderId, PartnerId, TenantId, UserId,
 };
 use rmp::Marker;
 use serde::Deserialize;
@@ -304,7 +304,15 @@ macro_rules! text_fields {
     };
 }
 
-text_fields!(AgentRole, AdminRole, DateTime<Utc>);
+text_fields!(
+    AgentRole,
+    AdminRole,
+    DateTime<Utc>,
+    NaiveDate,
+    Email,
+    CustomerSource,
+    events::PartnershipSide
+);
 
 /// Unit-variant enums met in numbers, read by comparing the value's bytes with each variant
 /// as the domain's encoder writes it (`rmp_serde`, a string of the variant's name), which
@@ -336,6 +344,16 @@ macro_rules! variant_fields {
 }
 
 variant_fields!(RelationshipTier, ReviewStep);
+
+impl Field for bool {
+    fn read(reader: &mut Reader<'_>) -> Read<Self> {
+        match Marker::from_u8(reader.byte()?) {
+            Marker::True => Ok(true),
+            Marker::False => Ok(false),
+            _ => Err(Unreadable),
+        }
+    }
+}
 
 impl Field for u64 {
     fn read(reader: &mut Reader<'_>) -> Read<Self> {
@@ -552,6 +570,34 @@ map_reader!(events::GranularAdminApproved {
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
 });
+map_reader!(events::UserAdded {
+    partner_id: PartnerId,
+    user_id: UserId,
+    full_name: String,
+    email: Email,
+    agent_role: Option<AgentRole>,
+    admin_role: Option<AdminRole>,
+});
+map_reader!(events::PartnerAgreementSigned {
+    partner_id: PartnerId,
+    signed_by: UserId,
+    agreement_version: String,
+});
+map_reader!(events::PartnershipEnded {
+    provider_id: PartnerId,
+    reseller_id: PartnerId,
+    ended_by: events::PartnershipSide,
+    reason: Option<String>,
+});
+map_reader!(events::CustomerImported {
+    customer_id: CustomerId,
+    customer: CustomerProfile,
+    reseller_id: PartnerId,
+    reseller_authorized_at: u64,
+    source: CustomerSource,
+    original_start: NaiveDate,
+    delegated_admin: bool,
+});
 map_reader!(events::PartnerStanding {
     partner_id: PartnerId,
     authorized_at: u64,
@@ -591,6 +637,10 @@ pub(crate) fn read_whole(kind: usize, payload: &[u8]) -> Option<Event> {
         t::GranularAdminRequested => whole(payload).map(Event::GranularAdminRequested),
         t::GranularAdminApproved => whole(payload).map(Event::GranularAdminApproved),
         t::IndirectProviderAuthorized => whole(payload).map(Event::IndirectProviderAuthorized),
+        t::UserAdded => whole(payload).map(Event::UserAdded),
+        t::PartnerAgreementSigned => whole(payload).map(Event::PartnerAgreementSigned),
+        t::PartnershipEnded => whole(payload).map(Event::PartnershipEnded),
+        t::CustomerImported => whole(payload).map(Event::CustomerImported),
         _ => None,
     }
 }
@@ -734,7 +784,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(read, 8, "every whole reader has a sample");
+        assert_eq!(read, 12, "every whole reader has a sample");
     }
 
     /// A damaged payload is never read through a view: every cut and every flipped
