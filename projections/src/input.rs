@@ -22,7 +22,7 @@ use domain::events::{self, Event};
 use domain::types::{CustomerProfile, CustomerSource, RelationshipTier, ReviewStep};
 use domain::{
     AdminRole, AgentRole, Country, CustomerId, Email, GranularAdminRequestId, GranularDuration,
-    OrderId, PartnerId, TenantId, UserId,
+    OrderId, PartnerId, PartnerNumber, SecretHash, TenantId, UserId,
 };
 use rmp::Marker;
 use serde::Deserialize;
@@ -99,7 +99,12 @@ impl<'a> Reader<'a> {
 
     /// The bytes of a string (a map key: compared as bytes, never parsed).
     fn str_bytes(&mut self) -> Read<&'a [u8]> {
-        let count = match Marker::from_u8(self.byte()?) {
+        let marker = self.byte()?;
+        // Keys and most texts are short: a fixstr holds its length in the marker.
+        if marker & 0xe0 == 0xa0 {
+            return self.take(usize::from(marker & 0x1f));
+        }
+        let count = match Marker::from_u8(marker) {
             Marker::FixStr(count) => usize::from(count),
             Marker::Str8 => self.length(1)?,
             Marker::Str16 => self.length(2)?,
@@ -129,6 +134,18 @@ impl<'a> Reader<'a> {
 
     /// Steps over one whole value, nested ones included, without parsing it.
     fn skip(&mut self) -> Read<()> {
+        // Most values stepped over are a short key or a small number, each one marker.
+        match self.bytes.get(self.at) {
+            Some(&marker) if marker & 0xe0 == 0xa0 => {
+                self.at += 1;
+                return self.take(usize::from(marker & 0x1f)).map(drop);
+            }
+            Some(&marker) if marker < 0x80 => {
+                self.at += 1;
+                return Ok(());
+            }
+            _ => {}
+        }
         // Values still to step over; each takes at least one byte, so a count beyond the
         // bytes left is damage, caught before it can loop long.
         let mut pending: usize = 1;
@@ -310,6 +327,8 @@ text_fields!(
     DateTime<Utc>,
     NaiveDate,
     Email,
+    PartnerNumber,
+    SecretHash,
     CustomerSource,
     events::PartnershipSide
 );
@@ -570,6 +589,29 @@ map_reader!(events::GranularAdminApproved {
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
 });
+map_reader!(events::EnrollmentStarted {
+    partner_id: PartnerId,
+    tenant_id: TenantId,
+    tenant_country: Country,
+    organization_name: String,
+    enrolling_admin_email: Email,
+    enrolling_admin_name: String,
+});
+map_reader!(events::MpnProfileLinked {
+    partner_id: PartnerId,
+    partner_number: PartnerNumber,
+    country: Country,
+});
+map_reader!(events::PrimaryContactVerificationRequested {
+    partner_id: PartnerId,
+    email: Email,
+    token_hash: SecretHash,
+    expires_at: DateTime<Utc>,
+});
+map_reader!(events::PrimaryContactEmailVerified {
+    partner_id: PartnerId,
+    email: Email,
+});
 map_reader!(events::UserAdded {
     partner_id: PartnerId,
     user_id: UserId,
@@ -637,6 +679,12 @@ pub(crate) fn read_whole(kind: usize, payload: &[u8]) -> Option<Event> {
         t::GranularAdminRequested => whole(payload).map(Event::GranularAdminRequested),
         t::GranularAdminApproved => whole(payload).map(Event::GranularAdminApproved),
         t::IndirectProviderAuthorized => whole(payload).map(Event::IndirectProviderAuthorized),
+        t::EnrollmentStarted => whole(payload).map(Event::EnrollmentStarted),
+        t::MpnProfileLinked => whole(payload).map(Event::MpnProfileLinked),
+        t::PrimaryContactVerificationRequested => {
+            whole(payload).map(Event::PrimaryContactVerificationRequested)
+        }
+        t::PrimaryContactEmailVerified => whole(payload).map(Event::PrimaryContactEmailVerified),
         t::UserAdded => whole(payload).map(Event::UserAdded),
         t::PartnerAgreementSigned => whole(payload).map(Event::PartnerAgreementSigned),
         t::PartnershipEnded => whole(payload).map(Event::PartnershipEnded),
@@ -784,7 +832,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(read, 12, "every whole reader has a sample");
+        assert_eq!(read, 16, "every whole reader has a sample");
     }
 
     /// A damaged payload is never read through a view: every cut and every flipped
