@@ -610,8 +610,8 @@ impl Projections {
 
     /// Reads ahead what applying `batch` will read, and nothing changes: its name lookups
     /// ([`EventTable::warm`], which also computes the `hashes`), then for the views in
-    /// `ahead` the customer and order entries they look up, then the customer records
-    /// those point at. Each pass's reads are independent of one another, so their misses
+    /// `ahead` the customer, tenant and order entries they look up, then the customer
+    /// records those point at. Each pass's reads are independent of one another, so their misses
     /// overlap.
     fn warm(&self, batch: &[RecordedEvent], hashes: &mut [NameHashes], ahead: &[Ahead]) {
         self.events.warm(batch, hashes);
@@ -628,7 +628,10 @@ impl Projections {
                     *customer = self.orders.get(&e.order_id).map_or(NONE, |o| o.customer);
                     None
                 }
-                Some(Hot::ResellerRelationshipAccepted(e)) => Some(e.customer_id),
+                Some(Hot::ResellerRelationshipAccepted(e)) => {
+                    read ^= u32::from(self.customer_by_tenant.contains_key(&e.customer.tenant_id));
+                    Some(e.customer_id)
+                }
                 Some(Hot::DelegatedAdminRemoved(e)) => Some(e.customer_id),
                 _ => None,
             };
