@@ -19,7 +19,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::events::{self, Event};
-use domain::types::{CustomerProfile, CustomerSource, RelationshipTier, ReviewStep};
+use domain::types::{self, CustomerProfile, CustomerSource, RelationshipTier, ReviewStep};
 use domain::{
     AdminRole, AgentRole, Country, CustomerId, Email, GranularAdminRequestId, GranularDuration,
     OrderId, PartnerId, PartnerNumber, SecretHash, TenantId, UserId,
@@ -453,8 +453,40 @@ impl Field for CustomerProfile {
 /// stops at the last field the struct needs: the domain writes fields in declaration
 /// order, so the bulk of a payload behind the kept fields (order lines, evidence) is never
 /// even stepped over.
+///
+/// `strict` is for the domain's structs that refuse unknown fields: their map must have
+/// exactly their fields (any other goes to the domain's decoder, which says what is wrong).
 macro_rules! map_reader {
+    (strict $name:path { $( $field:ident : $type:ty ),* $(,)? }) => {
+        map_reader!(@entries $name { $( $field: $type ),* });
+
+        impl Field for $name {
+            fn read(reader: &mut Reader<'_>) -> Read<Self> {
+                let entries = reader.map_len()?;
+                // Each field is read once, so with as many entries there is no other key.
+                if entries != [$( stringify!($field) ),*].len() {
+                    return Err(Unreadable);
+                }
+                Self::read_entries(reader, entries, Rest::Skip)
+            }
+        }
+    };
     ($name:path { $( $field:ident : $type:ty ),* $(,)? }) => {
+        map_reader!(@entries $name { $( $field: $type ),* });
+
+        impl Field for $name {
+            fn read(reader: &mut Reader<'_>) -> Read<Self> {
+                let entries = reader.map_len()?;
+                Self::read_entries(reader, entries, Rest::Skip)
+            }
+
+            fn read_payload(reader: &mut Reader<'_>) -> Read<Self> {
+                let entries = reader.map_len()?;
+                Self::read_entries(reader, entries, Rest::Leave)
+            }
+        }
+    };
+    (@entries $name:path { $( $field:ident : $type:ty ),* }) => {
         impl Entries for $name {
             fn read_entries(reader: &mut Reader<'_>, entries: usize, rest: Rest) -> Read<Self> {
                 const FIELDS: usize = [$( stringify!($field) ),*].len();
@@ -483,18 +515,6 @@ macro_rules! map_reader {
                     }
                 }
                 Ok(Self { $( $field: $field.ok_or(Unreadable)?, )* })
-            }
-        }
-
-        impl Field for $name {
-            fn read(reader: &mut Reader<'_>) -> Read<Self> {
-                let entries = reader.map_len()?;
-                Self::read_entries(reader, entries, Rest::Skip)
-            }
-
-            fn read_payload(reader: &mut Reader<'_>) -> Read<Self> {
-                let entries = reader.map_len()?;
-                Self::read_entries(reader, entries, Rest::Leave)
             }
         }
     };
@@ -651,6 +671,33 @@ map_reader!(events::PrimaryContactVerificationRequested {
     token_hash: SecretHash,
     expires_at: DateTime<Utc>,
 });
+map_reader!(strict types::Address {
+    lines: Vec<String>,
+    city: String,
+    region: Option<String>,
+    postal_code: Option<String>,
+    country: Country,
+});
+map_reader!(strict types::Contact {
+    name: String,
+    email: Email,
+    phone: Option<String>,
+});
+map_reader!(strict types::SupportDetails {
+    email: Email,
+    phone: String,
+    website: Option<String>,
+});
+map_reader!(strict types::LegalProfile {
+    legal_name: String,
+    address: types::Address,
+    primary_contact: types::Contact,
+    support: types::SupportDetails,
+});
+map_reader!(events::LegalProfileSubmitted {
+    partner_id: PartnerId,
+    profile: types::LegalProfile,
+});
 map_reader!(events::PrimaryContactEmailVerified {
     partner_id: PartnerId,
     email: Email,
@@ -728,6 +775,7 @@ pub(crate) fn read_whole(kind: usize, payload: &[u8]) -> Option<Event> {
             whole(payload).map(Event::PrimaryContactVerificationRequested)
         }
         t::PrimaryContactEmailVerified => whole(payload).map(Event::PrimaryContactEmailVerified),
+        t::LegalProfileSubmitted => whole(payload).map(Event::LegalProfileSubmitted),
         t::UserAdded => whole(payload).map(Event::UserAdded),
         t::PartnerAgreementSigned => whole(payload).map(Event::PartnerAgreementSigned),
         t::PartnershipEnded => whole(payload).map(Event::PartnershipEnded),
@@ -896,6 +944,37 @@ mod tests {
         assert_eq!(read, 7, "every view has a sample");
     }
 
+    /// A struct the domain reads strictly is read whole only with exactly its fields: with
+    /// one more it goes to the domain's decoder, which refuses it.
+    #[test]
+    fn strict_structs_refuse_unknown_fields() {
+        #[derive(Serialize)]
+        struct Address<'a> {
+            lines: &'a [&'a str],
+            city: &'a str,
+            region: Option<&'a str>,
+            postal_code: Option<&'a str>,
+            country: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            extra: Option<u8>,
+        }
+        let address = |extra| Address {
+            lines: &["1 Main Street"],
+            city: "Springfield",
+            region: None,
+            postal_code: Some("12345"),
+            country: "US",
+            extra,
+        };
+        let exact = rmp_serde::to_vec_named(&address(None)).unwrap_or_default();
+        let domain: types::Address =
+            rmp_serde::from_slice(&exact).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read_payload::<types::Address>(&exact), Some(domain));
+        let more = rmp_serde::to_vec_named(&address(Some(1))).unwrap_or_default();
+        assert!(rmp_serde::from_slice::<types::Address>(&more).is_err());
+        assert_eq!(read_payload::<types::Address>(&more), None);
+    }
+
     /// Every sample of a type read whole is read as the domain decodes it, to the letter.
     #[test]
     fn whole_readers_read_what_the_domain_decodes() {
@@ -911,7 +990,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(read, 16, "every whole reader has a sample");
+        assert_eq!(read, 17, "every whole reader has a sample");
     }
 
     /// A damaged payload is never read through a view: every cut and every flipped
