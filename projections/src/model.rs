@@ -384,9 +384,9 @@ pub(crate) struct EventTable {
 /// How many events one entry of the time index stands for.
 pub(crate) const TIME_INDEX_STRIDE: usize = 64;
 
-/// How many events [`Projections::apply_all`] warms the name lookups of at once: enough
-/// for their cache misses to overlap, few enough that what they bring stays in the cache
-/// until the batch is applied.
+/// How many events [`Projections::apply_all`] reads ahead at once: enough for their cache
+/// misses to overlap, few enough that what they bring stays in the cache until the batch
+/// is applied.
 const WARM_BATCH: usize = 32;
 
 /// The [`hash_of`] an event's stream and actor names, computed once for their lookups.
@@ -611,8 +611,8 @@ impl Projections {
     /// Reads ahead what applying `batch` will read, and nothing changes: its name lookups
     /// ([`EventTable::warm`], which also computes the `hashes`), then for the views in
     /// `ahead` the customer, tenant and order entries they look up, then the customer
-    /// records those point at. Each pass's reads are independent of one another, so their misses
-    /// overlap.
+    /// records those point at. Each pass's reads are independent of one another, so their
+    /// misses overlap.
     fn warm(&self, batch: &[RecordedEvent], hashes: &mut [NameHashes], ahead: &[Ahead]) {
         self.events.warm(batch, hashes);
         let mut read = 0u32;
