@@ -430,24 +430,6 @@ impl Field for u64 {
     }
 }
 
-impl Field for CustomerProfile {
-    fn read(reader: &mut Reader<'_>) -> Read<Self> {
-        // The domain refuses unknown fields in a profile: so does this view (the domain's
-        // decoder then says why), so that it reads the whole map.
-        let fields = reader.map_len()?;
-        if fields != 4 {
-            return Err(Unreadable);
-        }
-        let profile = CustomerProfileFields::read_entries(reader, fields, Rest::Skip)?;
-        Ok(CustomerProfile {
-            tenant_id: profile.tenant_id,
-            company_name: profile.company_name,
-            primary_domain: profile.primary_domain,
-            country: profile.country,
-        })
-    }
-}
-
 /// Reads a struct from a map keyed by field name in any order, other keys skipped; a
 /// missing field, or one repeated before the last is found, makes it unreadable. Reading
 /// stops at the last field the struct needs: the domain writes fields in declaration
@@ -546,13 +528,6 @@ macro_rules! views {
 }
 
 views! {
-    /// The fields of a `CustomerProfile`, read as one map (see its `Field`).
-    CustomerProfileFields {
-        tenant_id: TenantId,
-        company_name: String,
-        primary_domain: String,
-        country: Country,
-    }
 
     /// The parts of `OrderSubmitted` the read models keep.
     OrderSubmitted {
@@ -670,6 +645,12 @@ map_reader!(events::PrimaryContactVerificationRequested {
     email: Email,
     token_hash: SecretHash,
     expires_at: DateTime<Utc>,
+});
+map_reader!(strict CustomerProfile {
+    tenant_id: TenantId,
+    company_name: String,
+    primary_domain: String,
+    country: Country,
 });
 map_reader!(strict types::Address {
     lines: Vec<String>,
