@@ -424,6 +424,25 @@ impl Ahead {
     }
 }
 
+/// Reads ahead the bytes of `batch` that reading it will read: each event's type, stream
+/// and actor names and every cache line of its payload. They sit apart on the heap, each
+/// its own allocation, so reading them event by event waits for each miss in turn; read
+/// here first, the misses of the whole batch overlap. Nothing changes.
+fn warm_input(batch: &[RecordedEvent]) {
+    const LINE: usize = 64;
+    let mut read = 0u8;
+    for recorded in batch {
+        let first = |bytes: &[u8]| bytes.first().copied().unwrap_or(0);
+        read ^= first(recorded.event_type.as_bytes())
+            ^ first(recorded.stream.as_str().as_bytes())
+            ^ first(recorded.actor.as_bytes());
+        for line in recorded.payload.chunks(LINE) {
+            read ^= first(line);
+        }
+    }
+    std::hint::black_box(read);
+}
+
 impl EventTable {
     /// Computes the name hashes of `batch` into `hashes` and reads ahead what interning
     /// them will read: first every lookup slot, then every name's text and its stream's
@@ -599,6 +618,7 @@ impl Projections {
         let mut hashes = [NameHashes::default(); WARM_BATCH];
         let mut ahead = Vec::with_capacity(WARM_BATCH);
         for batch in events.chunks(WARM_BATCH) {
+            warm_input(batch);
             ahead.extend(batch.iter().map(Ahead::of));
             self.warm(batch, &mut hashes, &ahead);
             for ((recorded, hashes), ahead) in batch.iter().zip(hashes).zip(ahead.drain(..)) {
