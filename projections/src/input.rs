@@ -99,11 +99,16 @@ impl<'a> Reader<'a> {
 
     /// The bytes of a string (a map key: compared as bytes, never parsed).
     fn str_bytes(&mut self) -> Read<&'a [u8]> {
-        let marker = self.byte()?;
         // Keys and most texts are short: a fixstr holds its length in the marker.
-        if marker & 0xe0 == 0xa0 {
-            return self.take(usize::from(marker & 0x1f));
+        if let Some([marker, rest @ ..]) = self.bytes.get(self.at..)
+            && marker & 0xe0 == 0xa0
+        {
+            let count = usize::from(marker & 0x1f);
+            let text = rest.get(..count).ok_or(Unreadable)?;
+            self.at += 1 + count;
+            return Ok(text);
         }
+        let marker = self.byte()?;
         let count = match Marker::from_u8(marker) {
             Marker::FixStr(count) => usize::from(count),
             Marker::Str8 => self.length(1)?,
@@ -114,12 +119,17 @@ impl<'a> Reader<'a> {
         self.take(count)
     }
 
-    /// A UUID, written as a 16-byte binary.
+    /// A UUID, written as a 16-byte binary (a bin8 marker, its length 16, the bytes).
     fn uuid(&mut self) -> Read<Uuid> {
-        if Marker::from_u8(self.byte()?) != Marker::Bin8 || self.byte()? != 16 {
+        let Some([0xc4, 16, bytes @ ..]) = self
+            .bytes
+            .get(self.at..self.at + 18)
+            .and_then(|written| <&[u8; 18]>::try_from(written).ok())
+        else {
             return Err(Unreadable);
-        }
-        Uuid::from_slice(self.take(16)?).map_err(|_| Unreadable)
+        };
+        self.at += 18;
+        Ok(Uuid::from_bytes(*bytes))
     }
 
     /// Consumes a nil, if one is next.
@@ -134,17 +144,25 @@ impl<'a> Reader<'a> {
 
     /// Steps over one whole value, nested ones included, without parsing it.
     fn skip(&mut self) -> Read<()> {
-        // Most values stepped over are a short key or a small number, each one marker.
-        match self.bytes.get(self.at) {
-            Some(&marker) if marker & 0xe0 == 0xa0 => {
-                self.at += 1;
-                return self.take(usize::from(marker & 0x1f)).map(drop);
-            }
-            Some(&marker) if marker < 0x80 => {
-                self.at += 1;
+        // Most values stepped over are a short key or a number: a marker and what it says
+        // follows, at most 31 bytes.
+        if let Some(&marker) = self.bytes.get(self.at) {
+            let size = match marker {
+                0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => Some(0),
+                0xa0..=0xbf => Some(usize::from(marker & 0x1f)),
+                0xcc | 0xd0 => Some(1),
+                0xcd | 0xd1 => Some(2),
+                0xca | 0xce | 0xd2 => Some(4),
+                0xcb | 0xcf | 0xd3 => Some(8),
+                _ => None,
+            };
+            if let Some(size) = size {
+                if self.bytes.len() - self.at <= size {
+                    return Err(Unreadable);
+                }
+                self.at += 1 + size;
                 return Ok(());
             }
-            _ => {}
         }
         // Values still to step over; each takes at least one byte, so a count beyond the
         // bytes left is damage, caught before it can loop long.
@@ -385,19 +403,26 @@ macro_rules! variant_fields {
         $(
             impl Field for $type {
                 fn read(reader: &mut Reader<'_>) -> Read<Self> {
-                    static ENCODED: LazyLock<Vec<(Vec<u8>, $type)>> = LazyLock::new(|| {
+                    // The text of each variant written as a string (all are, by name).
+                    static NAMES: LazyLock<Vec<(Vec<u8>, $type)>> = LazyLock::new(|| {
                         $type::ALL
                             .iter()
-                            .filter_map(|variant| Some((rmp_serde::to_vec_named(variant).ok()?, *variant)))
+                            .filter_map(|variant| {
+                                let encoded = rmp_serde::to_vec_named(variant).ok()?;
+                                let mut written = Reader { bytes: &encoded, at: 0 };
+                                let name = written.str_bytes().ok()?.to_vec();
+                                (written.at == encoded.len()).then_some((name, *variant))
+                            })
                             .collect()
                     });
-                    let rest = reader.bytes.get(reader.at..).unwrap_or_default();
-                    match ENCODED.iter().find(|(bytes, _)| rest.starts_with(bytes)) {
-                        Some((bytes, variant)) => {
-                            reader.at += bytes.len();
-                            Ok(*variant)
+                    let start = reader.at;
+                    let text = reader.str_bytes()?;
+                    match NAMES.iter().find(|(name, _)| name.as_slice() == text) {
+                        Some((_, variant)) => Ok(*variant),
+                        None => {
+                            reader.at = start;
+                            from_text(reader.text()?)
                         }
-                        None => from_text(reader.text()?),
                     }
                 }
             }

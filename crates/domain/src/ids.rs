@@ -118,17 +118,31 @@ pub enum ValueError {
 /// Implements the string conversions and a string JSON Schema for a validated value type.
 macro_rules! string_value {
     ($name:ident, $schema:tt) => {
-        impl FromStr for $name {
-            type Err = ValueError;
-            fn from_str(text: &str) -> Result<Self, ValueError> {
-                Self::parse(text)
-            }
-        }
-
         impl TryFrom<String> for $name {
             type Error = ValueError;
             fn try_from(text: String) -> Result<Self, ValueError> {
                 Self::parse(&text)
+            }
+        }
+
+        string_value!(@common $name, $schema);
+    };
+    // A value whose parse can keep the text it was given (`parse_owned`).
+    (owned $name:ident, $schema:tt) => {
+        impl TryFrom<String> for $name {
+            type Error = ValueError;
+            fn try_from(text: String) -> Result<Self, ValueError> {
+                Self::parse_owned(text)
+            }
+        }
+
+        string_value!(@common $name, $schema);
+    };
+    (@common $name:ident, $schema:tt) => {
+        impl FromStr for $name {
+            type Err = ValueError;
+            fn from_str(text: &str) -> Result<Self, ValueError> {
+                Self::parse(text)
             }
         }
 
@@ -248,19 +262,58 @@ impl Email {
 
     /// Checks, normalizes and builds an email address.
     pub fn parse(text: &str) -> Result<Self, ValueError> {
-        let normalized = text.trim().to_lowercase();
-        let refuse = || ValueError::Email(text.to_owned());
-        if normalized.len() > Self::LENGTH_MAX || normalized.chars().any(char::is_whitespace) {
-            return Err(refuse());
+        if Self::plain(text) {
+            Self::checked_plain(text.to_owned())
+        } else {
+            Self::parse_general(text)
         }
-        let (local, domain) = normalized.split_once('@').ok_or_else(refuse)?;
-        let domain_ok = domain.contains('.')
-            && !domain.contains('@')
-            && domain.split('.').all(|label| !label.is_empty());
-        if local.is_empty() || !domain_ok {
-            return Err(refuse());
+    }
+
+    /// [`Email::parse`] of an owned text, which is kept when it needs no normalizing (every
+    /// address read back from the log: it was stored normalized).
+    fn parse_owned(text: String) -> Result<Self, ValueError> {
+        if Self::plain(&text) {
+            Self::checked_plain(text)
+        } else {
+            Self::parse_general(&text)
+        }
+    }
+
+    /// Whether normalizing `text` leaves it as it is and it has no whitespace: printable
+    /// ASCII without capitals (ASCII whitespace, U+000B included, is not printable).
+    fn plain(text: &str) -> bool {
+        text.bytes()
+            .all(|byte| byte.is_ascii_graphic() && !byte.is_ascii_uppercase())
+    }
+
+    /// Checks a [`plain`](Email::plain) text, its own normalized form.
+    fn checked_plain(text: String) -> Result<Self, ValueError> {
+        if text.len() <= Self::LENGTH_MAX && Self::well_formed(&text) {
+            Ok(Self(text))
+        } else {
+            Err(ValueError::Email(text))
+        }
+    }
+
+    fn parse_general(text: &str) -> Result<Self, ValueError> {
+        let normalized = text.trim().to_lowercase();
+        if normalized.len() > Self::LENGTH_MAX
+            || normalized.chars().any(char::is_whitespace)
+            || !Self::well_formed(&normalized)
+        {
+            return Err(ValueError::Email(text.to_owned()));
         }
         Ok(Self(normalized))
+    }
+
+    /// One `@`, after a non-empty local part, before a domain of non-empty dotted labels.
+    fn well_formed(normalized: &str) -> bool {
+        normalized.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && domain.split('.').all(|label| !label.is_empty())
+        })
     }
 
     /// For the crate's own fixed samples, whose text is known valid and normalized.
@@ -285,7 +338,7 @@ impl fmt::Display for Email {
     }
 }
 
-string_value!(Email, {
+string_value!(owned Email, {
     "type": "string",
     "format": "email",
     "description": "Email address, stored trimmed and lowercased."
@@ -450,5 +503,18 @@ mod tests {
         }
         let hash = SecretHash::of(b"token");
         assert_eq!(SecretHash::parse(&hash.to_string()).unwrap(), hash);
+    }
+
+    proptest::proptest! {
+        /// The plain path (text kept as given) decides every text as the general one
+        /// (trimmed, lower-cased copy) does, owned or borrowed: same address, same refusal.
+        #[test]
+        fn emails_read_plain_as_normalized(
+            text in r"[ \t\x0b\x0c\r\nAa@.bZ~\x00\x7fé\u{85}\u{3000}-]{0,12}|[ \t\x0b\u{3000}]?[a-zA-Zé]{1,4}@[a-zA-Z]{1,4}\.[a-zA-Z]{1,3}[ \x0b\u{85}]?|.{250,256}|[a-z]{240,250}@[a-z]{2,6}\.[a-z]{2,4}"
+        ) {
+            let general = Email::parse_general(&text);
+            proptest::prop_assert_eq!(&Email::parse(&text), &general);
+            proptest::prop_assert_eq!(&Email::try_from(text.clone()), &general);
+        }
     }
 }
