@@ -45,12 +45,14 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     fn byte(&mut self) -> Read<u8> {
         let byte = *self.bytes.get(self.at).ok_or(Unreadable)?;
         self.at += 1;
         Ok(byte)
     }
 
+    #[inline]
     fn take(&mut self, count: usize) -> Read<&'a [u8]> {
         let end = self
             .at
@@ -98,18 +100,25 @@ impl<'a> Reader<'a> {
     }
 
     /// The bytes of a string (a map key: compared as bytes, never parsed).
+    #[inline]
     fn str_bytes(&mut self) -> Read<&'a [u8]> {
         // Keys and most texts are short: a fixstr holds its length in the marker.
-        if let Some([marker, rest @ ..]) = self.bytes.get(self.at..)
+        if let Some(&marker) = self.bytes.get(self.at)
             && marker & 0xe0 == 0xa0
         {
-            let count = usize::from(marker & 0x1f);
-            let text = rest.get(..count).ok_or(Unreadable)?;
-            self.at += 1 + count;
+            let start = self.at + 1;
+            let end = start + usize::from(marker & 0x1f);
+            let text = self.bytes.get(start..end).ok_or(Unreadable)?;
+            self.at = end;
             return Ok(text);
         }
-        let marker = self.byte()?;
-        let count = match Marker::from_u8(marker) {
+        self.longer_str_bytes()
+    }
+
+    /// [`Reader::str_bytes`] of a string whose length follows its marker.
+    #[inline(never)]
+    fn longer_str_bytes(&mut self) -> Read<&'a [u8]> {
+        let count = match Marker::from_u8(self.byte()?) {
             Marker::FixStr(count) => usize::from(count),
             Marker::Str8 => self.length(1)?,
             Marker::Str16 => self.length(2)?,
@@ -120,6 +129,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A UUID, written as a 16-byte binary (a bin8 marker, its length 16, the bytes).
+    #[inline]
     fn uuid(&mut self) -> Read<Uuid> {
         let Some([0xc4, 16, bytes @ ..]) = self
             .bytes
@@ -133,6 +143,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Consumes a nil, if one is next.
+    #[inline]
     fn nil(&mut self) -> bool {
         if self.bytes.get(self.at) == Some(&0xc0) {
             self.at += 1;
@@ -143,20 +154,13 @@ impl<'a> Reader<'a> {
     }
 
     /// Steps over one whole value, nested ones included, without parsing it.
+    #[inline]
     fn skip(&mut self) -> Read<()> {
-        // Most values stepped over are a short key or a number: a marker and what it says
-        // follows, at most 31 bytes.
+        // Most values stepped over are a short key or a number: a marker and at most 31
+        // bytes that it says follow.
         if let Some(&marker) = self.bytes.get(self.at) {
-            let size = match marker {
-                0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => Some(0),
-                0xa0..=0xbf => Some(usize::from(marker & 0x1f)),
-                0xcc | 0xd0 => Some(1),
-                0xcd | 0xd1 => Some(2),
-                0xca | 0xce | 0xd2 => Some(4),
-                0xcb | 0xcf | 0xd3 => Some(8),
-                _ => None,
-            };
-            if let Some(size) = size {
+            let size = usize::from(SCALAR_SIZE[usize::from(marker)]);
+            if size != usize::from(NOT_SCALAR) {
                 if self.bytes.len() - self.at <= size {
                     return Err(Unreadable);
                 }
@@ -164,6 +168,12 @@ impl<'a> Reader<'a> {
                 return Ok(());
             }
         }
+        self.skip_any()
+    }
+
+    /// [`Reader::skip`] of any value.
+    #[inline(never)]
+    fn skip_any(&mut self) -> Read<()> {
         // Values still to step over; each takes at least one byte, so a count beyond the
         // bytes left is damage, caught before it can loop long.
         let mut pending: usize = 1;
@@ -226,6 +236,29 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// [`SCALAR_SIZE`] of a marker whose value is not a scalar of a known size.
+const NOT_SCALAR: u8 = u8::MAX;
+
+/// For each MessagePack marker, how many bytes follow it when its value is a scalar of a
+/// size the marker alone gives (numbers, nil, booleans, short strings), else [`NOT_SCALAR`].
+const SCALAR_SIZE: [u8; 256] = {
+    let mut sizes = [NOT_SCALAR; 256];
+    let mut marker = 0;
+    while marker < 256 {
+        sizes[marker] = match marker as u8 {
+            0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => 0,
+            0xa0..=0xbf => marker as u8 & 0x1f,
+            0xcc | 0xd0 => 1,
+            0xcd | 0xd1 => 2,
+            0xca | 0xce | 0xd2 => 4,
+            0xcb | 0xcf | 0xd3 => 8,
+            _ => NOT_SCALAR,
+        };
+        marker += 1;
+    }
+    sizes
+};
+
 /// What a view does with a map's entries after the last field it needs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Rest {
@@ -250,6 +283,7 @@ macro_rules! uuid_fields {
     ($($id:ident),*) => {
         $(
             impl Field for $id {
+                #[inline]
                 fn read(reader: &mut Reader<'_>) -> Read<Self> {
                     reader.uuid().map($id)
                 }
