@@ -449,9 +449,13 @@ impl EventTable {
     /// last event. Nothing changes; the reads only bring those lines into the cache, with
     /// the misses of the batch overlapping (each read is independent of the others).
     fn warm(&self, batch: &[RecordedEvent], hashes: &mut [NameHashes]) {
-        let mut read = 0u32;
         for (recorded, hashes) in batch.iter().zip(hashes.iter_mut()) {
             *hashes = NameHashes::of(Envelope::of(recorded));
+        }
+        // Apart from the hashing, so that this loop is short enough for the processor to
+        // have the slot reads of many events under way at once.
+        let mut read = 0u32;
+        for hashes in &hashes[..batch.len()] {
             read ^= self.stream_names.warm_slot(hashes.stream);
             read ^= self.actor_names.warm_slot(hashes.actor);
         }
