@@ -900,6 +900,47 @@ mod tests {
     use serde::Serialize;
 
     proptest! {
+        /// The one-marker fast paths read any bytes as the general forms do: the same value
+        /// or refusal, and on success the same position after it.
+        #[test]
+        fn fast_paths_read_as_the_general_forms(
+            bytes in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..40),
+                // The markers of numbers, bins, strings and containers with a length.
+                (0xc0u8..=0xdf, prop::collection::vec(any::<u8>(), 0..40))
+                    .prop_map(|(marker, rest)| [&[marker][..], &rest].concat()),
+                (any::<u8>(), prop::collection::vec(any::<u8>(), 0..40))
+                    .prop_map(|(marker, rest)| [&[0xc4, 16, marker][..], &rest].concat()),
+            ]
+        ) {
+            let at = |reader: &Reader<'_>| reader.at;
+            let (mut fast, mut general) = (Reader { bytes: &bytes, at: 0 }, Reader { bytes: &bytes, at: 0 });
+            let (skipped, skipped_generally) = (fast.skip(), general.skip_any());
+            prop_assert_eq!(&skipped, &skipped_generally);
+            if skipped.is_ok() {
+                prop_assert_eq!(at(&fast), at(&general));
+            }
+            let (mut fast, mut general) = (Reader { bytes: &bytes, at: 0 }, Reader { bytes: &bytes, at: 0 });
+            let (text, text_generally) = (fast.str_bytes(), general.longer_str_bytes());
+            prop_assert_eq!(&text, &text_generally);
+            if text.is_ok() {
+                prop_assert_eq!(at(&fast), at(&general));
+            }
+            // A UUID: a bin8 marker, the length 16, then 16 bytes.
+            let mut fast = Reader { bytes: &bytes, at: 0 };
+            let expected = match bytes.as_slice() {
+                [0xc4, 16, id @ ..] if id.len() >= 16 => {
+                    Ok(Uuid::from_slice(&id[..16]).unwrap_or_default())
+                }
+                _ => Err(Unreadable),
+            };
+            let succeeds = expected.is_ok();
+            prop_assert_eq!(fast.uuid(), expected);
+            if succeeds {
+                prop_assert_eq!(at(&fast), 18);
+            }
+        }
+
         /// A time the domain writes reads back as itself without chrono's parser.
         #[test]
         fn times_written_read_back_by_the_fast_path(
