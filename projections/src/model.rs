@@ -571,7 +571,7 @@ impl Projections {
         self.apply_ahead(
             recorded,
             NameHashes::of(Envelope::of(recorded)),
-            Ahead::of(recorded),
+            &mut Ahead::of(recorded),
         )
     }
 
@@ -581,7 +581,7 @@ impl Projections {
         &mut self,
         recorded: &RecordedEvent,
         hashes: NameHashes,
-        ahead: Ahead,
+        ahead: &mut Ahead,
     ) -> Result<(), ApplyError> {
         let position = recorded.position.0;
         let undecodable = |reason: String| ApplyError::Undecodable { position, reason };
@@ -589,7 +589,8 @@ impl Projections {
             .kind
             .ok_or_else(|| undecodable(format!("unknown event type {:?}", recorded.event_type)))?;
         let envelope = Envelope::of(recorded);
-        if let Some(hot) = ahead.hot {
+        // Taken where it lies in the batch: a view is large, and each move of it a copy.
+        if let Some(hot) = ahead.hot.take() {
             let seq = self.record(&envelope, kind, hashes)?;
             self.evolve_hot(seq, hot);
             self.last_event_id = Some(envelope.event_id);
@@ -625,9 +626,10 @@ impl Projections {
             warm_input(batch);
             ahead.extend(batch.iter().map(Ahead::of));
             self.warm(batch, &mut hashes, &ahead);
-            for ((recorded, hashes), ahead) in batch.iter().zip(hashes).zip(ahead.drain(..)) {
+            for ((recorded, hashes), ahead) in batch.iter().zip(hashes).zip(&mut ahead) {
                 self.apply_ahead(recorded, hashes, ahead)?;
             }
+            ahead.clear();
         }
         Ok(())
     }

@@ -295,6 +295,7 @@ impl Email {
         }
     }
 
+    /// Checks the trimmed, lower-cased copy of any text.
     fn parse_general(text: &str) -> Result<Self, ValueError> {
         let normalized = text.trim().to_lowercase();
         if normalized.len() > Self::LENGTH_MAX
