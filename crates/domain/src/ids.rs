@@ -262,11 +262,7 @@ impl Email {
 
     /// Checks, normalizes and builds an email address.
     pub fn parse(text: &str) -> Result<Self, ValueError> {
-        if Self::plain(text) {
-            Self::checked_plain(text.to_owned())
-        } else {
-            Self::parse_general(text)
-        }
+        Self::parse_owned(text.to_owned())
     }
 
     /// [`Email::parse`] of an owned text, which is kept when it needs no normalizing (every
