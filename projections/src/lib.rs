@@ -35,6 +35,7 @@
 //! }
 //! ```
 
+mod cache;
 pub mod checkpoint;
 mod input;
 mod intern;

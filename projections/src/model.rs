@@ -410,6 +410,30 @@ impl NameHashes {
 struct Ahead {
     kind: Option<usize>,
     hot: Option<Hot>,
+    /// What the batch's warming pass found of the parties the view names.
+    found: Found,
+}
+
+/// The indexes of the parties an event's view names, as a batch's warming pass found them
+/// ([`NONE`]: not looked up, or not known yet), for applying the event to use rather than
+/// look them up a second time. An index found before the batch is still right when the
+/// event is applied: the lookups of partners, users and customers only ever gain entries,
+/// and never change one. One not found is looked up again when the event is applied, as an
+/// earlier event of the batch may have added it.
+#[derive(Clone, Copy, Debug)]
+struct Found {
+    customer: u32,
+    /// The view's partners, in the order [`Found::partner`] names them.
+    partners: [u32; 2],
+    user: u32,
+}
+
+impl Found {
+    const NOTHING: Found = Found {
+        customer: NONE,
+        partners: [NONE; 2],
+        user: NONE,
+    };
 }
 
 impl Ahead {
@@ -420,7 +444,11 @@ impl Ahead {
         let hot = kind
             .filter(|kind| recorded.schema_version == domain::EVENT_TYPES[*kind].version)
             .and_then(|kind| Hot::read(kind, &recorded.payload));
-        Ahead { kind, hot }
+        Ahead {
+            kind,
+            hot,
+            found: Found::NOTHING,
+        }
     }
 }
 
@@ -589,10 +617,10 @@ impl Projections {
             .kind
             .ok_or_else(|| undecodable(format!("unknown event type {:?}", recorded.event_type)))?;
         let envelope = Envelope::of(recorded);
-        // Taken where it lies in the batch: a view is large, and each move of it a copy.
-        if let Some(hot) = ahead.hot.take() {
+        // Used where it lies in the batch: a view is large, and each move of it a copy.
+        if let Some(hot) = &mut ahead.hot {
             let seq = self.record(&envelope, kind, hashes)?;
-            self.evolve_hot(seq, hot);
+            self.evolve_hot(seq, hot, ahead.found);
             self.last_event_id = Some(envelope.event_id);
             return Ok(());
         }
@@ -626,7 +654,7 @@ impl Projections {
         for batch in events.chunks(WARM_BATCH) {
             warm_input(batch);
             ahead.extend(batch.iter().map(Ahead::of));
-            self.warm(batch, &mut hashes, &ahead);
+            self.warm(batch, &mut hashes, &mut ahead);
             for ((recorded, hashes), ahead) in batch.iter().zip(hashes).zip(&mut ahead) {
                 self.apply_ahead(recorded, hashes, ahead)?;
             }
@@ -635,44 +663,77 @@ impl Projections {
         Ok(())
     }
 
-    /// Reads ahead what applying `batch` will read, and nothing changes: its name lookups
+    /// Reads ahead what applying `batch` will read: its name lookups
     /// ([`EventTable::warm`], which also computes the `hashes`), then for the views in
-    /// `ahead` the customer, tenant and order entries they look up, then the customer
-    /// records those point at. Each pass's reads are independent of one another, so their
-    /// misses overlap.
-    fn warm(&self, batch: &[RecordedEvent], hashes: &mut [NameHashes], ahead: &[Ahead]) {
+    /// `ahead` the parties they name, noted in their [`Found`] for the application to use,
+    /// and the order and tenant entries they look up; then the records of those parties.
+    /// Each pass's reads are independent of one another, so their misses overlap. Nothing
+    /// changes.
+    fn warm(&self, batch: &[RecordedEvent], hashes: &mut [NameHashes], ahead: &mut [Ahead]) {
         self.events.warm(batch, hashes);
         let mut read = 0u32;
-        let mut customers = [NONE; WARM_BATCH];
-        for (customer, ahead) in customers.iter_mut().zip(ahead) {
-            let id = match &ahead.hot {
+        let customer = |id: &CustomerId| self.customer_index.get(id).map_or(NONE, |s| s.index);
+        let partner = |id: &PartnerId| self.partner_index.get(id).copied().unwrap_or(NONE);
+        for ahead in ahead.iter_mut() {
+            let found = &mut ahead.found;
+            match &ahead.hot {
                 Some(Hot::OrderSubmitted(e)) => {
                     // A new order: the lookup reads the group its insertion will write.
                     read ^= u32::from(self.orders.contains_key(&e.order_id));
-                    Some(e.customer_id)
+                    found.customer = customer(&e.customer_id);
+                    found.partners = [partner(&e.provider_id), partner(&e.reseller_id)];
+                    found.user = self
+                        .user_index
+                        .get(&e.submitted_by)
+                        .copied()
+                        .unwrap_or(NONE);
                 }
                 Some(Hot::SubscriptionCancelled(e)) => {
-                    *customer = self.orders.get(&e.order_id).map_or(NONE, |o| o.customer);
-                    None
+                    // Not noted: a second submission of the order in the batch would change
+                    // its record. Read ahead only.
+                    read ^= self.orders.get(&e.order_id).map_or(NONE, |o| o.customer);
                 }
                 Some(Hot::ResellerRelationshipAccepted(e)) => {
                     read ^= u32::from(self.customer_by_tenant.contains_key(&e.customer.tenant_id));
-                    Some(e.customer_id)
+                    found.customer = customer(&e.customer_id);
+                    for (slot, accepted) in found.partners.iter_mut().zip(&e.partners) {
+                        *slot = partner(&accepted.standing.partner_id);
+                    }
                 }
-                Some(Hot::DelegatedAdminRemoved(e)) => Some(e.customer_id),
-                _ => None,
-            };
-            if let Some(id) = id {
-                *customer = self.customer_index.get(&id).map_or(NONE, |s| s.index);
+                Some(Hot::DelegatedAdminRemoved(e)) => {
+                    found.customer = customer(&e.customer_id);
+                    found.partners[0] = partner(&e.partner_id);
+                }
+                Some(Hot::CustomerInvitationCreated(e)) => {
+                    found.partners[0] = partner(&e.partner_id);
+                    if let Some(provider) = &e.provider_id {
+                        found.partners[1] = partner(provider);
+                    }
+                }
+                Some(Hot::IndirectResellerInvited(e)) => {
+                    found.partners = [partner(&e.provider_id), partner(&e.reseller_id)];
+                }
+                Some(Hot::MpnProfilesObserved(e)) => found.partners[0] = partner(&e.partner_id),
+                None => {}
             }
         }
-        for customer in &customers[..ahead.len()] {
-            if let Some(record) = self.customers.get(*customer as usize) {
+        // The records written: each party's history, and a customer's relationships.
+        for ahead in ahead.iter() {
+            let found = ahead.found;
+            if let Some(record) = self.customers.get(found.customer as usize) {
                 read ^= u32::from(record.history == History::default());
                 read ^= record.relationships.len() as u32;
                 if let Some(relationship) = record.relationships.first() {
                     read ^= u32::from(relationship.history == History::default());
                 }
+            }
+            for partner in found.partners {
+                if let Some(record) = self.partners.get(partner as usize) {
+                    crate::cache::prefetch(&record.history);
+                }
+            }
+            if let Some(record) = self.users.get(found.user as usize) {
+                crate::cache::prefetch(&record.history);
             }
         }
         std::hint::black_box(read);
@@ -818,14 +879,52 @@ impl Projections {
     }
 
     fn mention_partner(&mut self, id: PartnerId, seq: u32) -> Option<u32> {
-        let index = *self.partner_index.get(&id)?;
+        self.mention_partner_found(id, NONE, seq)
+    }
+
+    /// The index of partner `id`: `found`, if the warming pass found it (see [`Found`]),
+    /// else looked up.
+    fn partner_found(&self, id: &PartnerId, found: u32) -> Option<u32> {
+        if found == NONE {
+            return self.partner_index.get(id).copied();
+        }
+        debug_assert_eq!(self.partner_index.get(id), Some(&found));
+        Some(found)
+    }
+
+    /// The index of customer `id`, as [`Projections::partner_found`] finds a partner's.
+    fn customer_found(&self, id: &CustomerId, found: u32) -> Option<u32> {
+        if found == NONE {
+            return self.customer_index.get(id).map(|summary| summary.index);
+        }
+        debug_assert_eq!(self.customer_index.get(id).map(|s| s.index), Some(found));
+        Some(found)
+    }
+
+    /// The index of user `id`, as [`Projections::partner_found`] finds a partner's.
+    fn user_found(&self, id: &UserId, found: u32) -> Option<u32> {
+        if found == NONE {
+            return self.user_index.get(id).copied();
+        }
+        debug_assert_eq!(self.user_index.get(id), Some(&found));
+        Some(found)
+    }
+
+    /// [`Projections::mention_partner`], with its index found ahead or [`NONE`].
+    fn mention_partner_found(&mut self, id: PartnerId, found: u32, seq: u32) -> Option<u32> {
+        let index = self.partner_found(&id, found)?;
         self.mentions
             .mention(&mut self.partners[index as usize].history, seq);
         Some(index)
     }
 
     fn mention_customer(&mut self, id: CustomerId, seq: u32) -> Option<u32> {
-        let index = self.customer_index.get(&id)?.index;
+        self.mention_customer_found(id, NONE, seq)
+    }
+
+    /// [`Projections::mention_customer`], with its index found ahead or [`NONE`].
+    fn mention_customer_found(&mut self, id: CustomerId, found: u32, seq: u32) -> Option<u32> {
+        let index = self.customer_found(&id, found)?;
         self.mentions
             .mention(&mut self.customers[index as usize].history, seq);
         Some(index)
@@ -968,11 +1067,11 @@ impl Projections {
     fn make_of_record(
         &mut self,
         customer: u32,
-        partner: PartnerId,
+        (partner, found): (PartnerId, u32),
         tier: RelationshipTier,
         seq: u32,
     ) {
-        let Some(partner) = self.mention_partner(partner, seq) else {
+        let Some(partner) = self.mention_partner_found(partner, found, seq) else {
             return;
         };
         let slot = self.relationship(customer, partner);
@@ -984,8 +1083,13 @@ impl Projections {
     }
 
     /// Grants delegated admin to a partner of record (keeping an earlier grant).
-    fn grant_delegated_admin(&mut self, customer: u32, partner: PartnerId, seq: u32) {
-        let Some(&partner) = self.partner_index.get(&partner) else {
+    fn grant_delegated_admin(
+        &mut self,
+        customer: u32,
+        (partner, found): (PartnerId, u32),
+        seq: u32,
+    ) {
+        let Some(partner) = self.partner_found(&partner, found) else {
             return;
         };
         let Some(slot) = self.relationship_slot(customer, partner) else {
@@ -998,12 +1102,25 @@ impl Projections {
         }
     }
 
-    fn accept(&mut self, e: input::ResellerRelationshipAccepted, seq: u32) {
-        let customer = self.known_customer(e.customer_id, e.customer, seq);
-        for accepted in &e.partners {
-            self.make_of_record(customer, accepted.standing.partner_id, accepted.tier, seq);
+    fn accept(&mut self, e: &mut input::ResellerRelationshipAccepted, found: Found, seq: u32) {
+        // The texts are moved out, not copied: the view is not read again.
+        let profile = CustomerProfile {
+            company_name: std::mem::take(&mut e.customer.company_name),
+            primary_domain: std::mem::take(&mut e.customer.primary_domain),
+            ..e.customer
+        };
+        let customer = self.known_customer(e.customer_id, profile, seq);
+        // The partners found ahead are the first two (an acceptance names at most two).
+        let found_partners = found.partners.into_iter().chain(std::iter::repeat(NONE));
+        let mut delegated = (e.delegated_admin_to, NONE);
+        for (accepted, found) in e.partners.iter().zip(found_partners) {
+            let partner = accepted.standing.partner_id;
+            if partner == delegated.0 {
+                delegated.1 = found;
+            }
+            self.make_of_record(customer, (partner, found), accepted.tier, seq);
         }
-        self.grant_delegated_admin(customer, e.delegated_admin_to, seq);
+        self.grant_delegated_admin(customer, delegated, seq);
         self.summarize(customer);
     }
 
@@ -1061,18 +1178,30 @@ impl Projections {
         }
     }
 
-    fn invitation_created(&mut self, partner: PartnerId, provider: Option<PartnerId>, seq: u32) {
-        self.mention_partner(partner, seq);
+    fn invitation_created(
+        &mut self,
+        partner: PartnerId,
+        provider: Option<PartnerId>,
+        found: [u32; 2],
+        seq: u32,
+    ) {
+        self.mention_partner_found(partner, found[0], seq);
         if let Some(provider) = provider {
-            self.mention_partner(provider, seq);
+            self.mention_partner_found(provider, found[1], seq);
         }
     }
 
-    fn delegated_admin_removed(&mut self, customer: CustomerId, partner: PartnerId, seq: u32) {
-        let Some(customer) = self.mention_customer(customer, seq) else {
+    fn delegated_admin_removed(
+        &mut self,
+        customer: CustomerId,
+        partner: PartnerId,
+        found: Found,
+        seq: u32,
+    ) {
+        let Some(customer) = self.mention_customer_found(customer, found.customer, seq) else {
             return;
         };
-        let Some(partner) = self.mention_partner(partner, seq) else {
+        let Some(partner) = self.mention_partner_found(partner, found.partners[0], seq) else {
             return;
         };
         if let Some(relationship) = self.mention_relationship(customer, partner, seq) {
@@ -1086,9 +1215,15 @@ impl Projections {
         }
     }
 
-    fn reseller_invited(&mut self, provider: PartnerId, reseller: PartnerId, seq: u32) {
-        let provider = self.mention_partner(provider, seq);
-        let reseller = self.mention_partner(reseller, seq);
+    fn reseller_invited(
+        &mut self,
+        provider: PartnerId,
+        reseller: PartnerId,
+        found: [u32; 2],
+        seq: u32,
+    ) {
+        let provider = self.mention_partner_found(provider, found[0], seq);
+        let reseller = self.mention_partner_found(reseller, found[1], seq);
         let (Some(provider), Some(reseller)) = (provider, reseller) else {
             return;
         };
@@ -1111,18 +1246,15 @@ impl Projections {
         self.partnerships[index as usize].invited.push(seq);
     }
 
-    fn order_submitted(&mut self, e: &input::OrderSubmitted, seq: u32) {
-        fn index<K: std::hash::Hash + Eq>(map: &FxHashMap<K, u32>, key: &K) -> u32 {
-            map.get(key).copied().unwrap_or(NONE)
-        }
+    fn order_submitted(&mut self, e: &input::OrderSubmitted, found: Found, seq: u32) {
+        let [provider, reseller] = found.partners;
         let order = OrderRec {
             customer: self
-                .customer_index
-                .get(&e.customer_id)
-                .map_or(NONE, |summary| summary.index),
-            provider: index(&self.partner_index, &e.provider_id),
-            reseller: index(&self.partner_index, &e.reseller_id),
-            user: index(&self.user_index, &e.submitted_by),
+                .customer_found(&e.customer_id, found.customer)
+                .unwrap_or(NONE),
+            provider: self.partner_found(&e.provider_id, provider).unwrap_or(NONE),
+            reseller: self.partner_found(&e.reseller_id, reseller).unwrap_or(NONE),
+            user: self.user_found(&e.submitted_by, found.user).unwrap_or(NONE),
         };
         self.order_mentions(order, seq);
         self.orders.insert(e.order_id, order);
@@ -1151,20 +1283,25 @@ impl Projections {
     }
 
     /// Changes the read models for one event read through its view.
-    fn evolve_hot(&mut self, seq: u32, event: Hot) {
+    /// The view is left as it was, but for the texts an acceptance moves into the read
+    /// models.
+    fn evolve_hot(&mut self, seq: u32, event: &mut Hot, found: Found) {
         match event {
-            Hot::OrderSubmitted(e) => self.order_submitted(&e, seq),
+            Hot::OrderSubmitted(e) => self.order_submitted(e, found, seq),
             Hot::SubscriptionCancelled(e) => self.subscription_cancelled(e.order_id, seq),
             Hot::CustomerInvitationCreated(e) => {
-                self.invitation_created(e.partner_id, e.provider_id, seq)
+                self.invitation_created(e.partner_id, e.provider_id, found.partners, seq)
             }
-            Hot::ResellerRelationshipAccepted(e) => self.accept(e, seq),
+            Hot::ResellerRelationshipAccepted(e) => self.accept(e, found, seq),
             Hot::IndirectResellerInvited(e) => {
-                self.reseller_invited(e.provider_id, e.reseller_id, seq)
+                self.reseller_invited(e.provider_id, e.reseller_id, found.partners, seq)
             }
-            Hot::MpnProfilesObserved(e) => self.with_partner(e.partner_id, seq, |_| {}),
+            Hot::MpnProfilesObserved(e) => {
+                // An observation changes nothing of the partner but its history.
+                self.mention_partner_found(e.partner_id, found.partners[0], seq);
+            }
             Hot::DelegatedAdminRemoved(e) => {
-                self.delegated_admin_removed(e.customer_id, e.partner_id, seq)
+                self.delegated_admin_removed(e.customer_id, e.partner_id, found, seq)
             }
         }
     }
@@ -1215,7 +1352,10 @@ impl Projections {
                         .insert(e.partner_number.clone(), index);
                 }
             }
-            Event::MpnProfilesObserved(e) => self.with_partner(e.partner_id, seq, |_| {}),
+            Event::MpnProfilesObserved(e) => {
+                // As its view: nothing of the partner changes but its history.
+                self.mention_partner(e.partner_id, seq);
+            }
             Event::MpnProfileLinked(e) => {
                 let Some(&index) = self.partner_index.get(&e.partner_id) else {
                     return;
@@ -1358,7 +1498,7 @@ impl Projections {
                 }
             }
             Event::IndirectResellerInvited(e) => {
-                self.reseller_invited(e.provider_id, e.reseller_id, seq)
+                self.reseller_invited(e.provider_id, e.reseller_id, [NONE; 2], seq)
             }
             Event::IndirectProviderAuthorized(e) => {
                 if let Some(partnership) = self.partnership_mut(e.provider_id, e.reseller_id, seq) {
@@ -1376,21 +1516,23 @@ impl Projections {
                 let customer = self.known_customer(e.customer_id, e.customer.clone(), seq);
                 self.make_of_record(
                     customer,
-                    e.reseller_id,
+                    (e.reseller_id, NONE),
                     RelationshipTier::IndirectReseller,
                     seq,
                 );
                 if e.delegated_admin {
-                    self.grant_delegated_admin(customer, e.reseller_id, seq);
+                    self.grant_delegated_admin(customer, (e.reseller_id, NONE), seq);
                 }
                 self.summarize(customer);
             }
             Event::CustomerInvitationCreated(e) => {
-                self.invitation_created(e.partner_id, e.provider_id, seq)
+                self.invitation_created(e.partner_id, e.provider_id, [NONE; 2], seq)
             }
-            Event::ResellerRelationshipAccepted(e) => self.accept(e.into(), seq),
+            Event::ResellerRelationshipAccepted(e) => {
+                self.accept(&mut e.into(), Found::NOTHING, seq)
+            }
             Event::DelegatedAdminRemoved(e) => {
-                self.delegated_admin_removed(e.customer_id, e.partner_id, seq)
+                self.delegated_admin_removed(e.customer_id, e.partner_id, Found::NOTHING, seq)
             }
             Event::GranularAdminRequested(e) => self.granular_requested(e, seq),
             Event::GranularAdminApproved(e) => self.granular_approved(e, seq),
@@ -1428,7 +1570,7 @@ impl Projections {
                     }
                 }
             }
-            Event::OrderSubmitted(e) => self.order_submitted(&e.into(), seq),
+            Event::OrderSubmitted(e) => self.order_submitted(&e.into(), Found::NOTHING, seq),
             Event::SubscriptionCancelled(e) => self.subscription_cancelled(e.order_id, seq),
         }
     }
