@@ -726,10 +726,18 @@ impl Projections {
                 if let Some(relationship) = record.relationships.first() {
                     read ^= u32::from(relationship.history == History::default());
                 }
+                if let Some(relationship) = record.relationships.get(1) {
+                    crate::cache::prefetch(&relationship.history);
+                }
             }
+            let accepted = matches!(ahead.hot, Some(Hot::ResellerRelationshipAccepted(_)));
             for partner in found.partners {
                 if let Some(record) = self.partners.get(partner as usize) {
                     crate::cache::prefetch(&record.history);
+                    // An acceptance adds the customer to the partner's list.
+                    if accepted && let Some(last) = record.customers.last() {
+                        crate::cache::prefetch(last);
+                    }
                 }
             }
             if let Some(record) = self.users.get(found.user as usize) {
