@@ -423,7 +423,7 @@ struct Ahead {
 #[derive(Clone, Copy, Debug)]
 struct Found {
     customer: u32,
-    /// The view's partners, in the order [`Found::partner`] names them.
+    /// The view's partners in the order of its fields (an acceptance's first two).
     partners: [u32; 2],
     user: u32,
 }
@@ -434,6 +434,16 @@ impl Found {
         partners: [NONE; 2],
         user: NONE,
     };
+}
+
+/// `found`, an index a batch's warming pass found (see [`Found`]), or else (it is [`NONE`])
+/// what `look_up` finds now.
+fn found_or(found: u32, look_up: impl FnOnce() -> Option<u32>) -> Option<u32> {
+    if found == NONE {
+        return look_up();
+    }
+    debug_assert_eq!(look_up(), Some(found), "an index found ahead changed");
+    Some(found)
 }
 
 impl Ahead {
@@ -893,29 +903,17 @@ impl Projections {
     /// The index of partner `id`: `found`, if the warming pass found it (see [`Found`]),
     /// else looked up.
     fn partner_found(&self, id: &PartnerId, found: u32) -> Option<u32> {
-        if found == NONE {
-            return self.partner_index.get(id).copied();
-        }
-        debug_assert_eq!(self.partner_index.get(id), Some(&found));
-        Some(found)
+        found_or(found, || self.partner_index.get(id).copied())
     }
 
     /// The index of customer `id`, as [`Projections::partner_found`] finds a partner's.
     fn customer_found(&self, id: &CustomerId, found: u32) -> Option<u32> {
-        if found == NONE {
-            return self.customer_index.get(id).map(|summary| summary.index);
-        }
-        debug_assert_eq!(self.customer_index.get(id).map(|s| s.index), Some(found));
-        Some(found)
+        found_or(found, || self.customer_index.get(id).map(|s| s.index))
     }
 
     /// The index of user `id`, as [`Projections::partner_found`] finds a partner's.
     fn user_found(&self, id: &UserId, found: u32) -> Option<u32> {
-        if found == NONE {
-            return self.user_index.get(id).copied();
-        }
-        debug_assert_eq!(self.user_index.get(id), Some(&found));
-        Some(found)
+        found_or(found, || self.user_index.get(id).copied())
     }
 
     /// [`Projections::mention_partner`], with its index found ahead or [`NONE`].
