@@ -415,15 +415,18 @@ struct Ahead {
 }
 
 /// The indexes of the parties an event's view names, as a batch's warming pass found them
-/// ([`NONE`]: not looked up, or not known yet), for applying the event to use rather than
-/// look them up a second time. An index found before the batch is still right when the
-/// event is applied: the lookups of partners, users and customers only ever gain entries,
-/// and never change one. One not found is looked up again when the event is applied, as an
-/// earlier event of the batch may have added it.
+/// ([`NONE`]: not looked up, or not known yet), for reading their records ahead, and for
+/// applying the event to use rather than look them up a second time (all but a
+/// cancellation's, which come from its order, and an acceptance's customer). An index
+/// found before the batch is still right when the event is applied: the lookups of
+/// partners, users and customers only ever gain entries, and never change one. One not
+/// found is looked up again when the event is applied, as an earlier event of the batch
+/// may have added it.
 #[derive(Clone, Copy, Debug)]
 struct Found {
     customer: u32,
-    /// The view's partners in the order of its fields (an acceptance's first two).
+    /// The view's partners in the order of its fields (an acceptance's first two; a
+    /// cancellation's order's provider and reseller).
     partners: [u32; 2],
     user: u32,
 }
@@ -684,6 +687,7 @@ impl Projections {
         let mut read = 0u32;
         let customer = |id: &CustomerId| self.customer_index.get(id).map_or(NONE, |s| s.index);
         let partner = |id: &PartnerId| self.partner_index.get(id).copied().unwrap_or(NONE);
+        let user = |id: &UserId| self.user_index.get(id).copied().unwrap_or(NONE);
         for ahead in ahead.iter_mut() {
             let found = &mut ahead.found;
             match &ahead.hot {
@@ -692,19 +696,21 @@ impl Projections {
                     read ^= u32::from(self.orders.contains_key(&e.order_id));
                     found.customer = customer(&e.customer_id);
                     found.partners = [partner(&e.provider_id), partner(&e.reseller_id)];
-                    found.user = self
-                        .user_index
-                        .get(&e.submitted_by)
-                        .copied()
-                        .unwrap_or(NONE);
+                    found.user = user(&e.submitted_by);
                 }
                 Some(Hot::SubscriptionCancelled(e)) => {
-                    // Not noted: a second submission of the order in the batch would change
-                    // its record. Read ahead only.
-                    read ^= self.orders.get(&e.order_id).map_or(NONE, |o| o.customer);
+                    // The order's parties, for their records to be read ahead only: applying
+                    // looks the order up again, as a second submission of it earlier in the
+                    // batch would change them.
+                    if let Some(order) = self.orders.get(&e.order_id) {
+                        found.customer = order.customer;
+                        found.partners = [order.provider, order.reseller];
+                        found.user = order.user;
+                    }
                 }
                 Some(Hot::ResellerRelationshipAccepted(e)) => {
                     read ^= u32::from(self.customer_by_tenant.contains_key(&e.customer.tenant_id));
+                    // Read ahead only: applying finds or adds the customer in one step.
                     found.customer = customer(&e.customer_id);
                     for (slot, accepted) in found.partners.iter_mut().zip(&e.partners) {
                         *slot = partner(&accepted.standing.partner_id);
@@ -1118,15 +1124,12 @@ impl Projections {
         let customer = self.known_customer(e.customer_id, profile, seq);
         // The partners found ahead are the first two (an acceptance names at most two).
         let found_partners = found.partners.into_iter().chain(std::iter::repeat(NONE));
-        let mut delegated = (e.delegated_admin_to, NONE);
         for (accepted, found) in e.partners.iter().zip(found_partners) {
-            let partner = accepted.standing.partner_id;
-            if partner == delegated.0 {
-                delegated.1 = found;
-            }
-            self.make_of_record(customer, (partner, found), accepted.tier, seq);
+            let partner = (accepted.standing.partner_id, found);
+            self.make_of_record(customer, partner, accepted.tier, seq);
         }
-        self.grant_delegated_admin(customer, delegated, seq);
+        // Looked up: the partner is one just made of record, so its entry is in the cache.
+        self.grant_delegated_admin(customer, (e.delegated_admin_to, NONE), seq);
         self.summarize(customer);
     }
 
