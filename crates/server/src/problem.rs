@@ -134,6 +134,12 @@ impl IntoResponse for Problem {
         {
             headers.insert(header::RETRY_AFTER, value);
         }
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body was never read, so this connection cannot carry another
+            // request: say so, or a client that pools connections sends its next request
+            // into one the server is closing.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,
