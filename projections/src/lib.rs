@@ -37,6 +37,7 @@
 
 mod cache;
 pub mod checkpoint;
+mod idtable;
 mod input;
 mod intern;
 mod model;

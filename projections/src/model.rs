@@ -15,12 +15,12 @@ use domain::{
 };
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::hash_map::Entry;
 use store::RecordedEvent;
 use uuid::Uuid;
 
 use smallvec::SmallVec;
 
+use crate::idtable::IdTable;
 use crate::input::{self, Hot};
 use crate::intern::{Names, hash_of, sorted};
 use crate::timeline::{Fact, History, Marks, Mentions, NONE, Span, Spans, Versions};
@@ -317,21 +317,21 @@ mod summaries {
 
     /// Writes the pairs of id and index, sorted by id.
     pub fn serialize<S: Serializer>(
-        map: &FxHashMap<CustomerId, RecordSummary>,
+        map: &IdTable<CustomerId, RecordSummary>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<(&CustomerId, u32)> = map
-            .iter()
+        let entries: Vec<(&CustomerId, u32)> = map
+            .sorted()
+            .into_iter()
             .map(|(id, summary)| (id, summary.index))
             .collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
         entries.serialize(serializer)
     }
 
     /// Reads pairs written by [`serialize`].
     pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
-    ) -> Result<FxHashMap<CustomerId, RecordSummary>, D::Error> {
+    ) -> Result<IdTable<CustomerId, RecordSummary>, D::Error> {
         let entries: Vec<(CustomerId, u32)> = Vec::deserialize(deserializer)?;
         Ok(entries
             .into_iter()
@@ -542,11 +542,11 @@ pub struct Projections {
     /// summary sits in the table's slot beside the key). Serialized as the sorted pairs of
     /// id and index alone: the summaries are derived again after reading.
     #[serde(with = "summaries")]
-    pub(crate) customer_index: FxHashMap<CustomerId, RecordSummary>,
+    pub(crate) customer_index: IdTable<CustomerId, RecordSummary>,
     #[serde(with = "sorted")]
     pub(crate) customer_by_tenant: FxHashMap<TenantId, u32>,
-    #[serde(with = "sorted")]
-    pub(crate) orders: FxHashMap<OrderId, OrderRec>,
+    /// Serialized sorted by id, as the maps are.
+    pub(crate) orders: IdTable<OrderId, OrderRec>,
     /// The mentions of every party's and relationship's history.
     pub(crate) mentions: Mentions,
     pub(crate) last_event_id: Option<Uuid>,
@@ -683,6 +683,24 @@ impl Projections {
     /// Each pass's reads are independent of one another, so their misses overlap. Nothing
     /// changes.
     fn warm(&self, batch: &[RecordedEvent], hashes: &mut [NameHashes], ahead: &mut [Ahead]) {
+        // First ask for the slots of the two largest lookups (their addresses follow from
+        // the ids alone), to arrive while the names are warmed.
+        for ahead in ahead.iter() {
+            match &ahead.hot {
+                Some(Hot::OrderSubmitted(e)) => {
+                    self.orders.prefetch(&e.order_id);
+                    self.customer_index.prefetch(&e.customer_id);
+                }
+                Some(Hot::SubscriptionCancelled(e)) => self.orders.prefetch(&e.order_id),
+                Some(Hot::ResellerRelationshipAccepted(e)) => {
+                    self.customer_index.prefetch(&e.customer_id);
+                }
+                Some(Hot::DelegatedAdminRemoved(e)) => {
+                    self.customer_index.prefetch(&e.customer_id);
+                }
+                _ => {}
+            }
+        }
         self.events.warm(batch, hashes);
         let mut read = 0u32;
         let customer = |id: &CustomerId| self.customer_index.get(id).map_or(NONE, |s| s.index);
@@ -1012,23 +1030,22 @@ impl Projections {
     /// The customer of an import or acceptance, created on first sight.
     fn known_customer(&mut self, id: CustomerId, profile: CustomerProfile, seq: u32) -> u32 {
         let tenant = profile.tenant_id;
-        let index = match self.customer_index.entry(id) {
-            Entry::Occupied(entry) => entry.get().index,
-            Entry::Vacant(entry) => {
-                let index = self.customers.len() as u32;
-                let record = CustomerRec {
-                    id,
-                    created: seq,
-                    profile,
-                    relationships: SmallVec::new(),
-                    granular: Vec::new(),
-                    history: History::default(),
-                };
-                entry.insert(RecordSummary::of(index, &record));
-                self.customers.push(record);
-                index
-            }
-        };
+        let customers = &mut self.customers;
+        let (summary, _) = self.customer_index.get_or_insert_with(id, || {
+            let index = customers.len() as u32;
+            let record = CustomerRec {
+                id,
+                created: seq,
+                profile,
+                relationships: SmallVec::new(),
+                granular: Vec::new(),
+                history: History::default(),
+            };
+            let summary = RecordSummary::of(index, &record);
+            customers.push(record);
+            summary
+        });
+        let index = summary.index;
         self.customer_by_tenant.entry(tenant).or_insert(index);
         self.mentions
             .mention(&mut self.customers[index as usize].history, seq);
