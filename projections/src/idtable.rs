@@ -12,7 +12,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use domain::{CustomerId, OrderId};
+use domain::{CustomerId, OrderId, PartnerId, UserId};
 
 /// An id a table is keyed by: its 128 bits.
 pub(crate) trait IdKey: Copy + Eq + Ord {
@@ -20,17 +20,20 @@ pub(crate) trait IdKey: Copy + Eq + Ord {
     fn bits(&self) -> u128;
 }
 
-impl IdKey for CustomerId {
-    fn bits(&self) -> u128 {
-        self.0.as_u128()
-    }
+/// The ids of the domain, each a UUID.
+macro_rules! uuid_keys {
+    ($($id:ty),*) => {
+        $(
+            impl IdKey for $id {
+                fn bits(&self) -> u128 {
+                    self.0.as_u128()
+                }
+            }
+        )*
+    };
 }
 
-impl IdKey for OrderId {
-    fn bits(&self) -> u128 {
-        self.0.as_u128()
-    }
-}
+uuid_keys!(CustomerId, OrderId, PartnerId, UserId);
 
 /// The table's hash of an id: both halves folded, then spread by a multiplication (a
 /// slot's home is the top bits). UUIDv7's random bits are in the low half, its time in the

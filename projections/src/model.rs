@@ -522,8 +522,8 @@ impl EventTable {
 pub struct Projections {
     pub(crate) events: EventTable,
     pub(crate) partners: Vec<PartnerRec>,
-    #[serde(with = "sorted")]
-    pub(crate) partner_index: FxHashMap<PartnerId, u32>,
+    /// Serialized sorted by id, as the maps are.
+    pub(crate) partner_index: IdTable<PartnerId, u32>,
     /// [`StandingSummary`] of each partner, by index.
     #[serde(skip)]
     pub(crate) standings: Vec<StandingSummary>,
@@ -532,8 +532,8 @@ pub struct Projections {
     #[serde(with = "sorted")]
     pub(crate) partner_by_number: FxHashMap<PartnerNumber, u32>,
     pub(crate) users: Vec<UserRec>,
-    #[serde(with = "sorted")]
-    pub(crate) user_index: FxHashMap<UserId, u32>,
+    /// Serialized sorted by id, as the maps are.
+    pub(crate) user_index: IdTable<UserId, u32>,
     pub(crate) partnerships: Vec<PartnershipRec>,
     #[serde(with = "sorted")]
     pub(crate) partnership_index: FxHashMap<(u32, u32), u32>,
@@ -683,22 +683,39 @@ impl Projections {
     /// Each pass's reads are independent of one another, so their misses overlap. Nothing
     /// changes.
     fn warm(&self, batch: &[RecordedEvent], hashes: &mut [NameHashes], ahead: &mut [Ahead]) {
-        // First ask for the slots of the two largest lookups (their addresses follow from
-        // the ids alone), to arrive while the names are warmed.
+        // First ask for the lookups' slots (their addresses follow from the ids alone), to
+        // arrive while the names are warmed.
+        let partner = |id: &PartnerId| self.partner_index.prefetch(id);
         for ahead in ahead.iter() {
             match &ahead.hot {
                 Some(Hot::OrderSubmitted(e)) => {
                     self.orders.prefetch(&e.order_id);
                     self.customer_index.prefetch(&e.customer_id);
+                    partner(&e.provider_id);
+                    partner(&e.reseller_id);
+                    self.user_index.prefetch(&e.submitted_by);
                 }
                 Some(Hot::SubscriptionCancelled(e)) => self.orders.prefetch(&e.order_id),
                 Some(Hot::ResellerRelationshipAccepted(e)) => {
                     self.customer_index.prefetch(&e.customer_id);
+                    e.partners
+                        .iter()
+                        .for_each(|accepted| partner(&accepted.standing.partner_id));
                 }
                 Some(Hot::DelegatedAdminRemoved(e)) => {
                     self.customer_index.prefetch(&e.customer_id);
+                    partner(&e.partner_id);
                 }
-                _ => {}
+                Some(Hot::CustomerInvitationCreated(e)) => {
+                    partner(&e.partner_id);
+                    e.provider_id.iter().for_each(partner);
+                }
+                Some(Hot::IndirectResellerInvited(e)) => {
+                    partner(&e.provider_id);
+                    partner(&e.reseller_id);
+                }
+                Some(Hot::MpnProfilesObserved(e)) => partner(&e.partner_id),
+                None => {}
             }
         }
         self.events.warm(batch, hashes);

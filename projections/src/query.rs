@@ -911,8 +911,8 @@ impl<'p> View<'p> {
 
     /// The customers `partner` is reseller of record for, in order of first record.
     pub fn customers_of(&self, partner: PartnerId) -> Answer<Option<Vec<(CustomerId, OfRecord)>>> {
-        let value = self.partner(partner).map(|rec| {
-            let index = self.p.partner_index[&partner];
+        let found = self.p.partner_index.get(&partner).copied();
+        let value = found.zip(self.partner(partner)).map(|(index, rec)| {
             rec.customers
                 .iter()
                 .filter_map(|customer| {
