@@ -12,7 +12,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use domain::{CustomerId, OrderId, PartnerId, UserId};
+use domain::{CustomerId, OrderId, PartnerId, TenantId, UserId};
 
 /// An id a table is keyed by: its 128 bits.
 pub(crate) trait IdKey: Copy + Eq + Ord {
@@ -33,7 +33,7 @@ macro_rules! uuid_keys {
     };
 }
 
-uuid_keys!(CustomerId, OrderId, PartnerId, UserId);
+uuid_keys!(CustomerId, OrderId, PartnerId, TenantId, UserId);
 
 /// The table's hash of an id: both halves folded, then spread by a multiplication (a
 /// slot's home is the top bits). UUIDv7's random bits are in the low half, its time in the

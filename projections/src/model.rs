@@ -527,8 +527,8 @@ pub struct Projections {
     /// [`StandingSummary`] of each partner, by index.
     #[serde(skip)]
     pub(crate) standings: Vec<StandingSummary>,
-    #[serde(with = "sorted")]
-    pub(crate) partner_by_tenant: FxHashMap<TenantId, u32>,
+    /// Serialized sorted by id, as the maps are.
+    pub(crate) partner_by_tenant: IdTable<TenantId, u32>,
     #[serde(with = "sorted")]
     pub(crate) partner_by_number: FxHashMap<PartnerNumber, u32>,
     pub(crate) users: Vec<UserRec>,
@@ -543,8 +543,8 @@ pub struct Projections {
     /// id and index alone: the summaries are derived again after reading.
     #[serde(with = "summaries")]
     pub(crate) customer_index: IdTable<CustomerId, RecordSummary>,
-    #[serde(with = "sorted")]
-    pub(crate) customer_by_tenant: FxHashMap<TenantId, u32>,
+    /// Serialized sorted by id, as the maps are.
+    pub(crate) customer_by_tenant: IdTable<TenantId, u32>,
     /// Serialized sorted by id, as the maps are.
     pub(crate) orders: IdTable<OrderId, OrderRec>,
     /// The mentions of every party's and relationship's history.
@@ -698,6 +698,7 @@ impl Projections {
                 Some(Hot::SubscriptionCancelled(e)) => self.orders.prefetch(&e.order_id),
                 Some(Hot::ResellerRelationshipAccepted(e)) => {
                     self.customer_index.prefetch(&e.customer_id);
+                    self.customer_by_tenant.prefetch(&e.customer.tenant_id);
                     e.partners
                         .iter()
                         .for_each(|accepted| partner(&accepted.standing.partner_id));
@@ -744,7 +745,6 @@ impl Projections {
                     }
                 }
                 Some(Hot::ResellerRelationshipAccepted(e)) => {
-                    read ^= u32::from(self.customer_by_tenant.contains_key(&e.customer.tenant_id));
                     // Read ahead only: applying finds or adds the customer in one step.
                     found.customer = customer(&e.customer_id);
                     for (slot, accepted) in found.partners.iter_mut().zip(&e.partners) {
@@ -1063,7 +1063,7 @@ impl Projections {
             summary
         });
         let index = summary.index;
-        self.customer_by_tenant.entry(tenant).or_insert(index);
+        self.customer_by_tenant.get_or_insert_with(tenant, || index);
         self.mentions
             .mention(&mut self.customers[index as usize].history, seq);
         index
@@ -1370,7 +1370,7 @@ impl Projections {
                         },
                     );
                     self.summarize_partner(index);
-                    self.partner_by_tenant.entry(e.tenant_id).or_insert(index);
+                    self.partner_by_tenant.get_or_insert_with(e.tenant_id, || index);
                 }
             }
             Event::ProviderOnboarded(e) => {
