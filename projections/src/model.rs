@@ -1370,7 +1370,8 @@ impl Projections {
                         },
                     );
                     self.summarize_partner(index);
-                    self.partner_by_tenant.get_or_insert_with(e.tenant_id, || index);
+                    self.partner_by_tenant
+                        .get_or_insert_with(e.tenant_id, || index);
                 }
             }
             Event::ProviderOnboarded(e) => {

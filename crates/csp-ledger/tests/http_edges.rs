@@ -64,6 +64,25 @@ async fn bad_bodies_are_refused_without_touching_the_log() {
     );
     let mut oversized = onboard(2);
     oversized["legal_name"] = json!("x".repeat(200 * 1024));
+    // The rest of an oversized body is never read, so the server closes that connection
+    // and says so: a client must not send its next request into it.
+    let refused = server
+        .client
+        .post(server.url("/v1/commands"))
+        .bearer_auth(OPERATOR_KEY)
+        .header("content-type", "application/json")
+        .body(oversized.to_string().into_bytes())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        refused
+            .headers()
+            .get("connection")
+            .map(|v| v.to_str().unwrap()),
+        Some("close")
+    );
     assert_eq!(
         send(oversized.to_string().into_bytes(), "application/json").await,
         (413, "body-too-large".into())
