@@ -1,13 +1,15 @@
 //! A lookup from UUID ids to small values whose slot for an id is known from the id alone.
 //!
-//! The customers' and orders' lookups are the largest tables a rebuild reads at random
-//! (tens of megabytes), so nearly every lookup misses the cache. A general hash map finds
-//! where an entry lies only by reading its control bytes first, so a lookup is two misses
-//! one after the other and cannot be asked for ahead. Here the entries lie in the slots
-//! themselves, and the first slot a lookup reads follows from the id's hash: a rebuild
-//! prefetches the slots of a whole batch ([`IdTable::prefetch`]) and then finds them in the
-//! cache. Open addressing with linear probing, at most 5/8 full; entries are never removed
-//! (the read models only ever gain customers and orders).
+//! The read models' lookups by id (customers, orders, partners, users, tenants) are read at
+//! random by a rebuild, and the customers' and orders' are tens of megabytes, so nearly
+//! every lookup of those misses the cache. A general hash map finds where an entry lies
+//! only by reading its control bytes first, so a lookup is two misses one after the other
+//! and cannot be asked for ahead. Here the entries lie in the slots themselves, and the
+//! first slot a lookup reads follows from the id's hash: a rebuild prefetches the slots of
+//! a whole batch ([`IdTable::prefetch`]) and then finds them in the cache. Open addressing
+//! with linear probing, at most 5/8 full; entries are never removed (the read models only
+//! ever gain ids). The hash is not keyed, as the map it replaces (FxHash) was not: the ids
+//! come from the ledger's own log, minted by the domain.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -41,6 +43,18 @@ uuid_keys!(CustomerId, OrderId, PartnerId, TenantId, UserId);
 fn hash(bits: u128) -> u64 {
     let folded = (bits as u64) ^ ((bits >> 64) as u64).rotate_left(29);
     folded.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// The number of slots an open-addressing table of `slots` slots with `used` of them used
+/// needs for `more`: `None` while it has room at most 5/8 full, else the power of two
+/// (at least 16) that keeps it so. Linear probing stays short below that fill.
+pub(crate) fn grown_size(used: usize, more: usize, slots: usize) -> Option<usize> {
+    let wanted = used.saturating_add(more);
+    (wanted.saturating_mul(8) >= slots.saturating_mul(5)).then(|| {
+        (wanted.saturating_mul(8) / 5 + 1)
+            .next_power_of_two()
+            .max(16)
+    })
 }
 
 /// Ids and their values (see the module's doc).
@@ -137,13 +151,9 @@ impl<K: IdKey, V> IdTable<K, V> {
 
     /// Makes room for `more` ids with the table at most 5/8 full, doubling as needed.
     pub fn reserve(&mut self, more: usize) {
-        let wanted = self.used.saturating_add(more);
-        if wanted.saturating_mul(8) < self.slots.len().saturating_mul(5) {
+        let Some(size) = grown_size(self.used, more, self.slots.len()) else {
             return;
-        }
-        let size = (wanted.saturating_mul(8) / 5 + 1)
-            .next_power_of_two()
-            .max(16);
+        };
         let old = std::mem::take(&mut self.slots);
         self.slots.resize_with(size, || None);
         for (key, value) in old.into_iter().flatten() {

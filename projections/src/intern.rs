@@ -245,13 +245,9 @@ impl Lookup {
 
     /// Makes room for `more` slots at most 5/8 full, doubling as needed.
     fn reserve(&mut self, more: usize) {
-        let wanted = self.used.saturating_add(more);
-        if wanted.saturating_mul(8) < self.slots.len().saturating_mul(5) {
+        let Some(size) = crate::idtable::grown_size(self.used, more, self.slots.len()) else {
             return;
-        }
-        let size = (wanted.saturating_mul(8) / 5 + 1)
-            .next_power_of_two()
-            .max(16);
+        };
         // All-zero slots are empty, so the new table is fresh zeroed memory, not written.
         let old = std::mem::replace(&mut self.slots, vec![[0; 4]; size]);
         for slot in old.into_iter().filter(|slot| slot[1] != 0) {
