@@ -304,13 +304,31 @@ impl Email {
     }
 
     /// One `@`, after a non-empty local part, before a domain of non-empty dotted labels.
+    ///
+    /// Read byte by byte in one pass over the domain (`@` and `.` are ASCII, and no byte of
+    /// a longer UTF-8 character equals an ASCII one): every address the log holds is read
+    /// again by each rebuild.
     fn well_formed(normalized: &str) -> bool {
-        normalized.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.contains('@')
-                && domain.split('.').all(|label| !label.is_empty())
-        })
+        let bytes = normalized.as_bytes();
+        let Some(at) = bytes.iter().position(|byte| *byte == b'@') else {
+            return false;
+        };
+        let domain = &bytes[at + 1..];
+        // Whether the byte before is a dot (or the domain's start): a label is empty then.
+        let mut after_dot = true;
+        let mut dots = 0usize;
+        for byte in domain {
+            match byte {
+                b'@' => return false,
+                b'.' if after_dot => return false,
+                b'.' => {
+                    dots += 1;
+                    after_dot = true;
+                }
+                _ => after_dot = false,
+            }
+        }
+        at > 0 && dots > 0 && !after_dot
     }
 
     /// For the crate's own fixed samples, whose text is known valid and normalized.
@@ -502,7 +520,26 @@ mod tests {
         assert_eq!(SecretHash::parse(&hash.to_string()).unwrap(), hash);
     }
 
+    /// The rule [`Email::well_formed`] reads byte by byte, as first written over text.
+    fn well_formed_by_text(normalized: &str) -> bool {
+        normalized.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && domain.split('.').all(|label| !label.is_empty())
+        })
+    }
+
     proptest::proptest! {
+        /// The byte-by-byte reading of an address's shape decides every text as the rule
+        /// over text does.
+        #[test]
+        fn email_shape_reads_as_the_rule_over_text(
+            text in r"[a@.é\u{3000}]{0,10}|[a-z]{0,3}@[a-z.]{0,6}|.{0,20}"
+        ) {
+            proptest::prop_assert_eq!(Email::well_formed(&text), well_formed_by_text(&text));
+        }
+
         /// The plain path (text kept as given) decides every text as the general one
         /// (trimmed, lower-cased copy) does, owned or borrowed: same address, same refusal.
         #[test]
