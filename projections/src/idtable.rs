@@ -127,14 +127,14 @@ impl<K: IdKey, V> IdTable<K, V> {
         None
     }
 
-    /// The value of `key`, added as `make()` if it is new; and whether it was.
-    pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
-        let (at, added) = match self.slot_of(&key) {
-            Some(at) if self.slots[at].is_some() => (at, false),
-            _ => (self.add(key, make()), true),
+    /// The value of `key`, added as `make()` if it is new.
+    pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+        let at = match self.slot_of(&key) {
+            Some(at) if self.slots[at].is_some() => at,
+            _ => self.add(key, make()),
         };
         match &mut self.slots[at] {
-            Some((_, value)) => (value, added),
+            Some((_, value)) => value,
             None => unreachable!("the slot of an id just found or added is used"),
         }
     }
@@ -275,11 +275,9 @@ mod tests {
     fn get_or_insert_adds_once_and_changes_in_place() {
         let mut table: IdTable<OrderId, u32> = IdTable::default();
         assert_eq!(table.get(&order(1)), None);
-        let (value, added) = table.get_or_insert_with(order(1), || 7);
-        assert!(added);
+        let value = table.get_or_insert_with(order(1), || 7);
         *value += 1;
-        let (value, added) = table.get_or_insert_with(order(1), || 100);
-        assert!(!added);
+        let value = table.get_or_insert_with(order(1), || 100);
         assert_eq!(*value, 8);
         if let Some(value) = table.get_mut(&order(1)) {
             *value = 9;

@@ -676,10 +676,11 @@ impl Projections {
         Ok(())
     }
 
-    /// Reads ahead what applying `batch` will read: its name lookups
-    /// ([`EventTable::warm`], which also computes the `hashes`), then for the views in
-    /// `ahead` the parties they name, noted in their [`Found`] for the application to use,
-    /// and the order and tenant entries they look up; then the records of those parties.
+    /// Reads ahead what applying `batch` will read. First it asks for the slots of the id
+    /// lookups the views in `ahead` will make ([`IdTable::prefetch`]); then it reads the
+    /// name lookups ([`EventTable::warm`], which also computes the `hashes`); then it looks
+    /// up the parties the views name (and a cancellation's order), noting them in their
+    /// [`Found`] for the application to use; then it reads the records of those parties.
     /// Each pass's reads are independent of one another, so their misses overlap. Nothing
     /// changes.
     fn warm(&self, batch: &[RecordedEvent], hashes: &mut [NameHashes], ahead: &mut [Ahead]) {
@@ -1048,7 +1049,7 @@ impl Projections {
     fn known_customer(&mut self, id: CustomerId, profile: CustomerProfile, seq: u32) -> u32 {
         let tenant = profile.tenant_id;
         let customers = &mut self.customers;
-        let (summary, _) = self.customer_index.get_or_insert_with(id, || {
+        let summary = self.customer_index.get_or_insert_with(id, || {
             let index = customers.len() as u32;
             let record = CustomerRec {
                 id,
