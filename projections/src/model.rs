@@ -654,12 +654,12 @@ impl Projections {
     /// with room made first for their columns in one step rather than by doubling as they
     /// come.
     ///
-    /// The events go in batches. A batch is read first: its input bytes ([`warm_input`]),
-    /// every event's type, view and name hashes ([`Ahead`], [`NameHashes`]), and then what
-    /// applying it will look up
-    /// ([`Projections::warm`]), so that the cache misses of the whole batch overlap rather
-    /// than come one after another, each event waiting for its own. Reading changes
-    /// nothing, so an error stops the batch as it would stop events applied one by one.
+    /// The events go in batches. A batch is read first: its input bytes (`warm_input`),
+    /// every event's type, view and name hashes (`Ahead`, `NameHashes`), and then what
+    /// applying it will look up (`Projections::warm`), so that the cache misses of the
+    /// whole batch overlap rather than come one after another, each event waiting for its
+    /// own. Reading changes nothing, so an error stops the batch as it would stop events
+    /// applied one by one.
     pub fn apply_all(&mut self, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         self.reserve_for(events);
         let mut hashes = [NameHashes::default(); WARM_BATCH];
