@@ -87,9 +87,9 @@ impl Names {
         {
             return Some(last);
         }
-        let index = match self.lookup.find(&self.text, name, hash) {
-            Some(index) => index,
-            None => {
+        let index = match self.lookup.find_or_vacant(&self.text, name, hash) {
+            Ok(index) => index,
+            Err(vacant) => {
                 // The lookup keeps `index + 1`, so the last index of all is never used.
                 let index = u32::try_from(self.ends.len())
                     .ok()
@@ -99,7 +99,8 @@ impl Names {
                 let end = start.checked_add(length)?;
                 self.text.push_str(name);
                 self.ends.push(end);
-                self.lookup.insert([hash, index + 1, start, length]);
+                self.lookup
+                    .insert_at(vacant, [hash, index + 1, start, length]);
                 index
             }
         };
@@ -225,15 +226,43 @@ impl Lookup {
 
     /// The index of `name` (its hash `hash`) within `text`.
     fn find(&self, text: &str, name: &str, hash: u32) -> Option<u32> {
-        self.probe(hash)
-            .find(|&[slot_hash, _, start, length]| {
-                slot_hash == hash
-                    && text
-                        .as_bytes()
-                        .get(start as usize..start as usize + length as usize)
-                        == Some(name.as_bytes())
-            })
-            .map(|slot| slot[1] - 1)
+        self.find_or_vacant(text, name, hash).ok()
+    }
+
+    /// The index of `name` (its hash `hash`) within `text`, or else the empty slot that
+    /// ends its probe (`None` while the table is empty), where it would go.
+    fn find_or_vacant(&self, text: &str, name: &str, hash: u32) -> Result<u32, Option<usize>> {
+        let mask = self.slots.len().wrapping_sub(1);
+        let Some(mut at) = self.home(hash) else {
+            return Err(None);
+        };
+        // The table always has an empty slot, so the walk ends.
+        loop {
+            let [slot_hash, index, start, length] = self.slots[at];
+            if index == 0 {
+                return Err(Some(at));
+            }
+            let held = text
+                .as_bytes()
+                .get(start as usize..start as usize + length as usize);
+            if slot_hash == hash && held == Some(name.as_bytes()) {
+                return Ok(index - 1);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Adds a slot for a name not in the table, at `vacant` (the empty slot that ended its
+    /// probe, from [`Lookup::find_or_vacant`]) unless the table must grow first, which moves
+    /// every slot: one probe per new name rather than two.
+    fn insert_at(&mut self, vacant: Option<usize>, slot: [u32; 4]) {
+        match vacant {
+            Some(at) if crate::idtable::grown_size(self.used, 1, self.slots.len()).is_none() => {
+                self.slots[at] = slot;
+                self.used += 1;
+            }
+            _ => self.insert(slot),
+        }
     }
 
     /// Adds a slot for a name not in the table.
