@@ -729,7 +729,7 @@ impl Projections {
             let found = &mut ahead.found;
             match &ahead.hot {
                 Some(Hot::OrderSubmitted(e)) => {
-                    // A new order: the lookup reads the group its insertion will write.
+                    // A new order: the lookup reads the slots its insertion will probe.
                     read ^= u32::from(self.orders.contains_key(&e.order_id));
                     found.customer = customer(&e.customer_id);
                     found.partners = [partner(&e.provider_id), partner(&e.reseller_id)];
