@@ -650,6 +650,41 @@ fn resident_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// This process's minor page faults and its user and kernel CPU time so far, from
+/// /proc/self/stat (fields 10, 14 and 15; times in clock ticks of 10 ms).
+fn process_counters() -> (u64, u64, u64) {
+    let text = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    let fields: Vec<u64> = text
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .map(|field| field.parse().unwrap_or(0))
+        .collect();
+    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0);
+    (field(10), field(14), field(15))
+}
+
+/// Rebuilds `rounds` times, each dropped before the next, printing each one's wall time,
+/// user and kernel CPU time and minor page faults: the kernel's share is the clearing of
+/// pages the heap takes from the system.
+fn rebuild_rounds(events: &[RecordedEvent], rounds: usize) {
+    for round in 1..=rounds {
+        let (faults, user, system) = process_counters();
+        let started = Instant::now();
+        drop(black_box(rebuild(events)));
+        let wall = started.elapsed();
+        let (faults_after, user_after, system_after) = process_counters();
+        println!(
+            "rebuild {round}: {wall:.2?} ({:.0} events/s), user {} ms, kernel {} ms, {} page faults",
+            events.len() as f64 / wall.as_secs_f64(),
+            (user_after - user) * 10,
+            (system_after - system) * 10,
+            faults_after - faults
+        );
+    }
+}
+
 fn rebuild(events: &[RecordedEvent]) -> Projections {
     let mut projections = Projections::new();
     valid(projections.apply_all(events));
@@ -721,6 +756,14 @@ fn projections_benches(c: &mut Criterion) {
         per_second(decode_time),
         per_second(warm_time)
     );
+
+    // More rounds on request (PROJECTIONS_REBUILD_ROUNDS), for a profiler to see mostly
+    // rebuilds.
+    let rounds = std::env::var("PROJECTIONS_REBUILD_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(3);
+    rebuild_rounds(&history.events, rounds);
 
     let image = valid(projections::checkpoint::encode(&projections));
     println!(
