@@ -96,7 +96,10 @@ impl<'a> Reader<'a> {
 
     /// A string value, checked to be UTF-8.
     fn text(&mut self) -> Read<&'a str> {
-        std::str::from_utf8(self.str_bytes()?).map_err(|_| Unreadable)
+        // bstr's check, where the standard library's takes a byte at a time while it is
+        // short of aligned words: these texts are names, domains and codes of a few dozen
+        // ASCII bytes.
+        bstr::ByteSlice::to_str(self.str_bytes()?).map_err(|_| Unreadable)
     }
 
     /// The bytes of a string (a map key: compared as bytes, never parsed).
@@ -536,7 +539,12 @@ macro_rules! map_reader {
                 for entry in 0..entries {
                     match reader.str_bytes()? {
                         $(
-                            key if key == stringify!($field).as_bytes() => {
+                            key if key_is::<{ stringify!($field).len() }>(key, const {
+                                match stringify!($field).as_bytes().first_chunk() {
+                                    Some(name) => name,
+                                    None => unreachable!(),
+                                }
+                            }) => {
                                 if $field.replace(<$type as Field>::read(reader)?).is_some() {
                                     return Err(Unreadable);
                                 }
@@ -559,6 +567,14 @@ macro_rules! map_reader {
             }
         }
     };
+}
+
+/// Whether a map's key is a field's name. The name's length is a constant, so the
+/// comparison compiles to a few loads and compares where a slice comparison calls
+/// `memcmp` for each key of each payload.
+#[inline(always)]
+fn key_is<const N: usize>(key: &[u8], name: &[u8; N]) -> bool {
+    <&[u8; N]>::try_from(key).is_ok_and(|key| key == name)
 }
 
 /// A struct read from a map's entries (see [`map_reader`]).
