@@ -845,10 +845,12 @@ impl Projections {
         }
         let table = &mut self.events;
         // A stream's first event is its revision 0, so those count the new streams (of a
-        // valid log: the lookup grows if more come). The actors have no such bound: their
-        // lookup grows, as a bound of one per event would touch far more than they use.
+        // valid log: the lookup grows if more come). The actors have no such bound (one
+        // per event would be far more than they use): their lookup is sized for a new
+        // actor in four events, about the share of the acceptances and enrollments that
+        // bring them, and doubles if more come; each doubling moved every slot.
         table.stream_names.reserve(new_streams, stream_bytes);
-        table.actor_names.reserve(0, actor_bytes);
+        table.actor_names.reserve(events.len() / 4, actor_bytes);
         table.stream_last.reserve(new_streams);
         // The maps too: growing one by doubling rehashes every entry into a fresh table.
         self.customers.reserve(customers);
