@@ -539,12 +539,7 @@ macro_rules! map_reader {
                 for entry in 0..entries {
                     match reader.str_bytes()? {
                         $(
-                            key if key_is::<{ stringify!($field).len() }>(key, const {
-                                match stringify!($field).as_bytes().first_chunk() {
-                                    Some(name) => name,
-                                    None => unreachable!(),
-                                }
-                            }) => {
+                            key if key == stringify!($field).as_bytes() => {
                                 if $field.replace(<$type as Field>::read(reader)?).is_some() {
                                     return Err(Unreadable);
                                 }
@@ -567,14 +562,6 @@ macro_rules! map_reader {
             }
         }
     };
-}
-
-/// Whether a map's key is a field's name. The name's length is a constant, so the
-/// comparison compiles to a few loads and compares where a slice comparison calls
-/// `memcmp` for each key of each payload.
-#[inline(always)]
-fn key_is<const N: usize>(key: &[u8], name: &[u8; N]) -> bool {
-    <&[u8; N]>::try_from(key).is_ok_and(|key| key == name)
 }
 
 /// A struct read from a map's entries (see [`map_reader`]).
