@@ -944,6 +944,34 @@ mod tests {
             }
         }
 
+        /// A text is accepted exactly when the standard library would accept its bytes as
+        /// UTF-8 (the check is bstr's), and read as the same text.
+        #[test]
+        fn texts_are_checked_as_the_standard_library_checks_them(
+            bytes in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..80),
+                any::<String>().prop_map(String::into_bytes),
+                // Valid text with one byte changed: near-misses of every kind.
+                (any::<String>(), any::<usize>(), any::<u8>()).prop_map(|(text, at, byte)| {
+                    let mut bytes = text.into_bytes();
+                    if !bytes.is_empty() {
+                        let at = at % bytes.len();
+                        bytes[at] = byte;
+                    }
+                    bytes
+                }),
+            ]
+        ) {
+            let length = u8::try_from(bytes.len()).unwrap_or(u8::MAX);
+            let mut payload = vec![0xd9, length];
+            payload.extend(&bytes[..usize::from(length)]);
+            let mut reader = Reader { bytes: &payload, at: 0 };
+            prop_assert_eq!(
+                reader.text().ok(),
+                std::str::from_utf8(&bytes[..usize::from(length)]).ok()
+            );
+        }
+
         /// A time the domain writes reads back as itself without chrono's parser.
         #[test]
         fn times_written_read_back_by_the_fast_path(
