@@ -3,9 +3,10 @@
 //! may-order now and as of a past position, reseller-of-record lookup and shared-customers
 //! listing. Also printed: the time to generate the history, one rebuild on a fresh heap and
 //! one on a used heap, the domain's full decoding of every event alone (what the read
-//! models' partial views save), the checkpoint's size, the latency percentiles of
-//! may-order now and as of a position and a time, and the resident memory of the read
-//! models.
+//! models' partial views save), rebuilds one after another with the user and kernel time
+//! and page faults of each (`PROJECTIONS_REBUILD_ROUNDS`, default 3), the checkpoint's
+//! size, the latency percentiles of may-order now and as of a position and a time, and the
+//! resident memory of the read models.
 //!
 //! `cargo bench -p benches --bench projections`. The events are made directly as
 //! `domain::Event` values with consistent ids (deciding a million commands would measure the
