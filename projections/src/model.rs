@@ -564,68 +564,6 @@ fn pending_step(partner: &PartnerRec) -> PendingStep {
     }
 }
 
-/// Making a partner (by index) reseller of record for a customer (by index), at `seq`.
-struct OfRecord {
-    customer: u32,
-    partner: u32,
-    tier: RelationshipTier,
-    seq: u32,
-}
-
-impl OfRecord {
-    /// Applies it to the customer's record and the partner's: the relationship made on
-    /// first sight (and the customer added to the partner's), its record started (keeping
-    /// an earlier start) and the event added to its history.
-    fn apply(&self, record: &mut CustomerRec, partner: &mut PartnerRec, mentions: &mut Mentions) {
-        let slot = relationship_in(record, self.customer, self.partner, partner);
-        let relationship = &mut record.relationships[slot];
-        if relationship.of_record.start_keep(self.seq) {
-            relationship.tiers.push(self.tier);
-        }
-        mentions.mention(&mut relationship.history, self.seq);
-    }
-}
-
-/// The slot of the relationship of the customer `record` (index `customer`) with `partner`
-/// (index `partner_index`), created on first sight.
-fn relationship_in(
-    record: &mut CustomerRec,
-    customer: u32,
-    partner_index: u32,
-    partner: &mut PartnerRec,
-) -> usize {
-    if let Some(slot) = record
-        .relationships
-        .iter()
-        .position(|r| r.partner == partner_index)
-    {
-        return slot;
-    }
-    record.relationships.push(RelationshipRec {
-        partner: partner_index,
-        of_record: Spans::default(),
-        tiers: SmallVec::new(),
-        delegated: Spans::default(),
-        history: History::default(),
-    });
-    partner.customers.push(customer);
-    record.relationships.len() - 1
-}
-
-/// Grants delegated admin over the customer `record` to a partner of record (keeping an
-/// earlier grant); nothing if it is not one now.
-fn delegate(record: &mut CustomerRec, partner: u32, seq: u32, mentions: &mut Mentions) {
-    if let Some(relationship) = record
-        .relationships
-        .iter_mut()
-        .find(|r| r.partner == partner)
-        && relationship.of_record.is_open()
-    {
-        relationship.delegated.start_keep(seq);
-        mentions.mention(&mut relationship.history, seq);
-    }
-}
-
 fn refresh_pending(partner: &mut PartnerRec, seq: u32) {
     if matches!(
         partner.status.current(),
@@ -1142,6 +1080,24 @@ impl Projections {
             .position(|r| r.partner == partner)
     }
 
+    /// The slot of the relationship record of a customer and a partner, created on first
+    /// sight.
+    fn relationship(&mut self, customer: u32, partner: u32) -> usize {
+        if let Some(slot) = self.relationship_slot(customer, partner) {
+            return slot;
+        }
+        let relationships = &mut self.customers[customer as usize].relationships;
+        relationships.push(RelationshipRec {
+            partner,
+            of_record: Spans::default(),
+            tiers: SmallVec::new(),
+            delegated: Spans::default(),
+            history: History::default(),
+        });
+        self.partners[partner as usize].customers.push(customer);
+        relationships.len() - 1
+    }
+
     /// Adds the event to the history of the relationship of a customer and a partner (by
     /// index), if there is one; returns the relationship.
     fn mention_relationship(
@@ -1167,17 +1123,12 @@ impl Projections {
         let Some(partner) = self.mention_partner_found(partner, found, seq) else {
             return;
         };
-        let of_record = OfRecord {
-            customer,
-            partner,
-            tier,
-            seq,
-        };
-        of_record.apply(
-            &mut self.customers[customer as usize],
-            &mut self.partners[partner as usize],
-            &mut self.mentions,
-        );
+        let slot = self.relationship(customer, partner);
+        let relationship = &mut self.customers[customer as usize].relationships[slot];
+        if relationship.of_record.start_keep(seq) {
+            relationship.tiers.push(tier);
+        }
+        self.mentions.mention(&mut relationship.history, seq);
     }
 
     /// Grants delegated admin to a partner of record (keeping an earlier grant).
@@ -1187,13 +1138,16 @@ impl Projections {
         (partner, found): (PartnerId, u32),
         seq: u32,
     ) {
-        if let Some(partner) = self.partner_found(&partner, found) {
-            delegate(
-                &mut self.customers[customer as usize],
-                partner,
-                seq,
-                &mut self.mentions,
-            );
+        let Some(partner) = self.partner_found(&partner, found) else {
+            return;
+        };
+        let Some(slot) = self.relationship_slot(customer, partner) else {
+            return;
+        };
+        let relationship = &mut self.customers[customer as usize].relationships[slot];
+        if relationship.of_record.is_open() {
+            relationship.delegated.start_keep(seq);
+            self.mentions.mention(&mut relationship.history, seq);
         }
     }
 
@@ -1204,60 +1158,16 @@ impl Projections {
             primary_domain: std::mem::take(&mut e.customer.primary_domain),
             ..e.customer
         };
+        let customer = self.known_customer(e.customer_id, profile, seq);
         // The partners found ahead are the first two (an acceptance names at most two).
         let found_partners = found.partners.into_iter().chain(std::iter::repeat(NONE));
-        if self.customer_index.contains_key(&e.customer_id) {
-            let customer = self.known_customer(e.customer_id, profile, seq);
-            for (accepted, found) in e.partners.iter().zip(found_partners) {
-                let partner = (accepted.standing.partner_id, found);
-                self.make_of_record(customer, partner, accepted.tier, seq);
-            }
-            // Looked up: the partner is one just made of record, so its entry is in the cache.
-            self.grant_delegated_admin(customer, (e.delegated_admin_to, NONE), seq);
-            self.summarize(customer);
-            return;
-        }
-        // A new customer's record is made whole, relationships and all, before it joins
-        // the records: one move into memory not yet in the cache, rather than a move and
-        // then writes there field by field, and no second lookup to summarize it (measured:
-        // a little faster). The changes and mentions are those of the steps above, in the
-        // same order.
-        let customer = self.customers.len() as u32;
-        let mut record = CustomerRec {
-            id: e.customer_id,
-            created: seq,
-            profile,
-            relationships: SmallVec::new(),
-            granular: Vec::new(),
-            history: History::default(),
-        };
-        self.mentions.mention(&mut record.history, seq);
         for (accepted, found) in e.partners.iter().zip(found_partners) {
-            let id = accepted.standing.partner_id;
-            let Some(partner) = self.mention_partner_found(id, found, seq) else {
-                continue;
-            };
-            let of_record = OfRecord {
-                customer,
-                partner,
-                tier: accepted.tier,
-                seq,
-            };
-            of_record.apply(
-                &mut record,
-                &mut self.partners[partner as usize],
-                &mut self.mentions,
-            );
+            let partner = (accepted.standing.partner_id, found);
+            self.make_of_record(customer, partner, accepted.tier, seq);
         }
-        if let Some(partner) = self.partner_found(&e.delegated_admin_to, NONE) {
-            delegate(&mut record, partner, seq, &mut self.mentions);
-        }
-        let tenant = record.profile.tenant_id;
-        let summary = RecordSummary::of(customer, &record);
-        self.customers.push(record);
-        self.customer_index.insert(e.customer_id, summary);
-        self.customer_by_tenant
-            .get_or_insert_with(tenant, || customer);
+        // Looked up: the partner is one just made of record, so its entry is in the cache.
+        self.grant_delegated_admin(customer, (e.delegated_admin_to, NONE), seq);
+        self.summarize(customer);
     }
 
     fn granular_requested(&mut self, e: &GranularAdminRequested, seq: u32) {
