@@ -120,33 +120,40 @@ impl<K: IdKey, V> IdTable<K, V> {
 
     /// Sets the value of `key`, returning the one it replaces.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        if let Some(held) = self.get_mut(&key) {
-            return Some(std::mem::replace(held, value));
+        let at = self.slot_or_room(&key);
+        match &mut self.slots[at] {
+            Some((_, held)) => Some(std::mem::replace(held, value)),
+            empty @ None => {
+                *empty = Some((key, value));
+                self.used += 1;
+                None
+            }
         }
-        self.add(key, value);
-        None
     }
 
     /// The value of `key`, added as `make()` if it is new.
     pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
-        let at = match self.slot_of(&key) {
-            Some(at) if self.slots[at].is_some() => at,
-            _ => self.add(key, make()),
-        };
-        match &mut self.slots[at] {
-            Some((_, value)) => value,
-            None => unreachable!("the slot of an id just found or added is used"),
+        let at = self.slot_or_room(&key);
+        let slot = &mut self.slots[at];
+        if slot.is_none() {
+            self.used += 1;
         }
+        let (_, value) = slot.get_or_insert_with(|| (key, make()));
+        value
     }
 
-    /// Adds `key`, not in the table, and returns its slot.
-    fn add(&mut self, key: K, value: V) -> usize {
+    /// The slot holding `key`, or else the empty slot where it goes, with the table grown
+    /// first if one more id would fill it past 5/8. One probe: the table grows only when
+    /// it must, and then `key` is sought in the grown table (it moved every slot).
+    fn slot_or_room(&mut self, key: &K) -> usize {
+        if let Some(at) = self.slot_of(key)
+            && (self.slots[at].is_some() || grown_size(self.used, 1, self.slots.len()).is_none())
+        {
+            return at;
+        }
         self.reserve(1);
-        // Found after growing, which moves every slot.
-        let at = self.slot_of(&key).unwrap_or(0);
-        self.slots[at] = Some((key, value));
-        self.used += 1;
-        at
+        // Grown: the table has slots and an empty one, so the walk finds one.
+        self.slot_of(key).unwrap_or(0)
     }
 
     /// Makes room for `more` ids with the table at most 5/8 full, doubling as needed.
@@ -242,19 +249,26 @@ mod tests {
     }
 
     proptest! {
-        /// The table answers as a map given the same inserts does, through its growth, for
-        /// random ids and for ids that differ in a few bits only (they share slots' homes
-        /// and probe past one another), and serializes as the map's sorted entries.
+        /// The table answers as a map given the same inserts and gets-or-inserts does,
+        /// through its growth, for random ids and for ids that differ in a few bits only
+        /// (they share slots' homes and probe past one another), and serializes as the
+        /// map's sorted entries.
         #[test]
         fn a_table_answers_as_a_map(
-            inserts in prop::collection::vec((0u128..400, any::<u16>()), 0..1200),
+            inserts in prop::collection::vec((0u128..400, any::<u16>(), any::<bool>()), 0..1200),
             spread in prop_oneof![Just(0u128), Just(1u128 << 80), any::<u128>()],
         ) {
             let key = |n: u128| order(n.wrapping_mul(spread | 1) ^ (spread & !0xffff));
             let mut table: IdTable<OrderId, u16> = IdTable::default();
             let mut reference = BTreeMap::new();
-            for (n, value) in &inserts {
-                prop_assert_eq!(table.insert(key(*n), *value), reference.insert(key(*n), *value));
+            for (n, value, keep) in &inserts {
+                if *keep {
+                    // Adds only a new id, and answers the value held.
+                    let held = *reference.entry(key(*n)).or_insert(*value);
+                    prop_assert_eq!(*table.get_or_insert_with(key(*n), || *value), held);
+                } else {
+                    prop_assert_eq!(table.insert(key(*n), *value), reference.insert(key(*n), *value));
+                }
                 prop_assert_eq!(table.len(), reference.len());
             }
             for n in 0u128..400 {

@@ -394,7 +394,8 @@ impl Field for GranularDuration {
 
 impl Field for Country {
     fn read(reader: &mut Reader<'_>) -> Read<Self> {
-        Country::parse(reader.text()?).map_err(|_| Unreadable)
+        // Checked as bytes: a code is two ASCII letters, UTF-8 by that alone.
+        Country::parse_bytes(reader.str_bytes()?).map_err(|_| Unreadable)
     }
 }
 

@@ -217,9 +217,18 @@ impl Country {
     /// Checks and builds a country code. Lowercase input is refused rather than fixed, so
     /// that the same country is never spelled two ways in the log.
     pub fn parse(text: &str) -> Result<Self, ValueError> {
-        match text.as_bytes() {
+        Self::parse_bytes(text.as_bytes())
+    }
+
+    /// [`Country::parse`] of text given as its bytes (two ASCII letters are their own
+    /// UTF-8), for a reader that has the bytes and would otherwise check them as UTF-8
+    /// first. Bytes that are not a code are refused as `parse` refuses text.
+    pub fn parse_bytes(bytes: &[u8]) -> Result<Self, ValueError> {
+        match bytes {
             [a, b] if a.is_ascii_uppercase() && b.is_ascii_uppercase() => Ok(Self([*a, *b])),
-            _ => Err(ValueError::Country(text.to_owned())),
+            _ => Err(ValueError::Country(
+                String::from_utf8_lossy(bytes).into_owned(),
+            )),
         }
     }
 
@@ -497,6 +506,13 @@ mod tests {
         assert!(Country::parse("US").is_ok());
         assert!(Country::parse("us").is_err());
         assert!(Country::parse("USA").is_err());
+        assert_eq!(
+            Country::parse_bytes(b"US").unwrap(),
+            Country::parse("US").unwrap()
+        );
+        for bad in [&b"us"[..], b"U", b"", b"U\xff", b"\xc3\x9c\x53", b"USA"] {
+            assert!(Country::parse_bytes(bad).is_err(), "{bad:?}");
+        }
         let email = Email::parse("  Ada@Contoso.COM ").unwrap();
         assert_eq!(email.as_str(), "ada@contoso.com");
         assert_eq!(email.domain(), "contoso.com");
