@@ -717,6 +717,16 @@ impl Projections {
                     partner(&e.reseller_id);
                 }
                 Some(Hot::MpnProfilesObserved(e)) => partner(&e.partner_id),
+                Some(Hot::PrimaryContactVerificationRequested(e)) => partner(&e.partner_id),
+                Some(Hot::IndirectProviderAuthorized(e)) => {
+                    partner(&e.provider_id);
+                    partner(&e.reseller_id);
+                }
+                Some(Hot::CustomerImported(e)) => {
+                    self.customer_index.prefetch(&e.customer_id);
+                    self.customer_by_tenant.prefetch(&e.customer.tenant_id);
+                    partner(&e.reseller_id);
+                }
                 None => {}
             }
         }
@@ -766,6 +776,17 @@ impl Projections {
                     found.partners = [partner(&e.provider_id), partner(&e.reseller_id)];
                 }
                 Some(Hot::MpnProfilesObserved(e)) => found.partners[0] = partner(&e.partner_id),
+                Some(Hot::PrimaryContactVerificationRequested(e)) => {
+                    found.partners[0] = partner(&e.partner_id);
+                }
+                Some(Hot::IndirectProviderAuthorized(e)) => {
+                    found.partners = [partner(&e.provider_id), partner(&e.reseller_id)];
+                }
+                Some(Hot::CustomerImported(e)) => {
+                    // Read ahead only, as an acceptance's customer.
+                    found.customer = customer(&e.customer_id);
+                    found.partners[0] = partner(&e.reseller_id);
+                }
                 None => {}
             }
         }
@@ -782,11 +803,14 @@ impl Projections {
                     crate::cache::prefetch(&relationship.history);
                 }
             }
-            let accepted = matches!(ahead.hot, Some(Hot::ResellerRelationshipAccepted(_)));
+            let accepted = matches!(
+                ahead.hot,
+                Some(Hot::ResellerRelationshipAccepted(_) | Hot::CustomerImported(_))
+            );
             for partner in found.partners {
                 if let Some(record) = self.partners.get(partner as usize) {
                     crate::cache::prefetch(&record.history);
-                    // An acceptance adds the customer to the partner's list.
+                    // An acceptance or import adds the customer to the partner's list.
                     if accepted && let Some(last) = record.customers.last() {
                         crate::cache::prefetch(last);
                     }
@@ -1349,6 +1373,26 @@ impl Projections {
             Hot::DelegatedAdminRemoved(e) => {
                 self.delegated_admin_removed(e.customer_id, e.partner_id, found, seq)
             }
+            Hot::PrimaryContactVerificationRequested(e) => {
+                self.mention_partner_found(e.partner_id, found.partners[0], seq);
+            }
+            Hot::IndirectProviderAuthorized(e) => {
+                let partners = [
+                    (e.provider_id, found.partners[0]),
+                    (e.reseller_id, found.partners[1]),
+                ];
+                self.provider_authorized(partners, seq);
+            }
+            Hot::CustomerImported(e) => {
+                // The texts are moved out, as an acceptance's.
+                let profile = CustomerProfile {
+                    company_name: std::mem::take(&mut e.customer.company_name),
+                    primary_domain: std::mem::take(&mut e.customer.primary_domain),
+                    ..e.customer
+                };
+                let reseller = (e.reseller_id, found.partners[0]);
+                self.imported(e.customer_id, profile, reseller, e.delegated_admin, seq);
+            }
         }
     }
 
@@ -1431,7 +1475,8 @@ impl Projections {
                 refresh_pending(p, seq);
             }),
             Event::PrimaryContactVerificationRequested(e) => {
-                self.with_partner(e.partner_id, seq, |_| {})
+                // As its view: nothing of the partner changes but its history.
+                self.mention_partner(e.partner_id, seq);
             }
             Event::PrimaryContactEmailVerified(e) => self.with_partner(e.partner_id, seq, |p| {
                 p.verified_email = Some(e.email.clone());
@@ -1548,30 +1593,20 @@ impl Projections {
                 self.reseller_invited(e.provider_id, e.reseller_id, [NONE; 2], seq)
             }
             Event::IndirectProviderAuthorized(e) => {
-                if let Some(partnership) = self.partnership_mut(e.provider_id, e.reseller_id, seq) {
-                    // The write model sets the start anew; it is only ever set while inactive.
-                    partnership.active.end(seq);
-                    partnership.active.start_keep(seq);
-                }
+                self.provider_authorized([(e.provider_id, NONE), (e.reseller_id, NONE)], seq)
             }
             Event::PartnershipEnded(e) => {
                 if let Some(partnership) = self.partnership_mut(e.provider_id, e.reseller_id, seq) {
                     partnership.active.end(seq);
                 }
             }
-            Event::CustomerImported(e) => {
-                let customer = self.known_customer(e.customer_id, e.customer.clone(), seq);
-                self.make_of_record(
-                    customer,
-                    (e.reseller_id, NONE),
-                    RelationshipTier::IndirectReseller,
-                    seq,
-                );
-                if e.delegated_admin {
-                    self.grant_delegated_admin(customer, (e.reseller_id, NONE), seq);
-                }
-                self.summarize(customer);
-            }
+            Event::CustomerImported(e) => self.imported(
+                e.customer_id,
+                e.customer.clone(),
+                (e.reseller_id, NONE),
+                e.delegated_admin,
+                seq,
+            ),
             Event::CustomerInvitationCreated(e) => {
                 self.invitation_created(e.partner_id, e.provider_id, [NONE; 2], seq)
             }
@@ -1637,10 +1672,48 @@ impl Projections {
         reseller: PartnerId,
         seq: u32,
     ) -> Option<&mut PartnershipRec> {
-        let provider = self.mention_partner(provider, seq)?;
-        let reseller = self.mention_partner(reseller, seq)?;
+        self.partnership_found([(provider, NONE), (reseller, NONE)], seq)
+    }
+
+    /// [`Projections::partnership_mut`] of the provider and reseller, each with its index
+    /// found ahead or [`NONE`].
+    fn partnership_found(
+        &mut self,
+        [(provider, provider_found), (reseller, reseller_found)]: [(PartnerId, u32); 2],
+        seq: u32,
+    ) -> Option<&mut PartnershipRec> {
+        let provider = self.mention_partner_found(provider, provider_found, seq)?;
+        let reseller = self.mention_partner_found(reseller, reseller_found, seq)?;
         let index = *self.partnership_index.get(&(provider, reseller))?;
         Some(&mut self.partnerships[index as usize])
+    }
+
+    /// A provider authorized by a reseller: their partnership is active from `seq`.
+    fn provider_authorized(&mut self, partners: [(PartnerId, u32); 2], seq: u32) {
+        if let Some(partnership) = self.partnership_found(partners, seq) {
+            // The write model sets the start anew; it is only ever set while inactive.
+            partnership.active.end(seq);
+            partnership.active.start_keep(seq);
+        }
+    }
+
+    /// A customer imported with its reseller of record (the reseller's index found ahead
+    /// or [`NONE`]), which holds delegated admin if the import says so.
+    fn imported(
+        &mut self,
+        id: CustomerId,
+        profile: CustomerProfile,
+        (reseller, found): (PartnerId, u32),
+        delegated_admin: bool,
+        seq: u32,
+    ) {
+        let customer = self.known_customer(id, profile, seq);
+        let tier = RelationshipTier::IndirectReseller;
+        self.make_of_record(customer, (reseller, found), tier, seq);
+        if delegated_admin {
+            self.grant_delegated_admin(customer, (reseller, found), seq);
+        }
+        self.summarize(customer);
     }
 
     /// Rebuilds the lookups that are not serialized (after reading a checkpoint); `false`

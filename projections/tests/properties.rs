@@ -265,6 +265,7 @@ fn random_histories_reach_the_interesting_events() {
             .sum::<usize>();
     }
     for kind in [
+        "PrimaryContactVerificationRequested",
         "IndirectProviderAuthorized",
         "PartnershipEnded",
         "ResellerRelationshipAccepted",
