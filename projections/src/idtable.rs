@@ -134,12 +134,13 @@ impl<K: IdKey, V> IdTable<K, V> {
     /// The value of `key`, added as `make()` if it is new.
     pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
         let at = self.slot_or_room(&key);
-        let slot = &mut self.slots[at];
-        if slot.is_none() {
-            self.used += 1;
+        match &mut self.slots[at] {
+            Some((_, held)) => held,
+            empty @ None => {
+                self.used += 1;
+                &mut empty.insert((key, make())).1
+            }
         }
-        let (_, value) = slot.get_or_insert_with(|| (key, make()));
-        value
     }
 
     /// The slot holding `key`, or else the empty slot where it goes, with the table grown

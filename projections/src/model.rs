@@ -417,9 +417,9 @@ struct Ahead {
 /// The indexes of the parties an event's view names, as a batch's warming pass found them
 /// ([`NONE`]: not looked up, or not known yet), for reading their records ahead, and for
 /// applying the event to use rather than look them up a second time (all but a
-/// cancellation's, which come from its order, and an acceptance's customer). An index
-/// found before the batch is still right when the event is applied: the lookups of
-/// partners, users and customers only ever gain entries, and never change one. One not
+/// cancellation's, which come from its order, and an acceptance's or import's customer).
+/// An index found before the batch is still right when the event is applied: the lookups
+/// of partners, users and customers only ever gain entries, and never change one. One not
 /// found is looked up again when the event is applied, as an earlier event of the batch
 /// may have added it.
 #[derive(Clone, Copy, Debug)]
@@ -550,6 +550,16 @@ pub struct Projections {
     /// The mentions of every party's and relationship's history.
     pub(crate) mentions: Mentions,
     pub(crate) last_event_id: Option<Uuid>,
+}
+
+/// The profile a view read, its texts moved out rather than copied: the view is not read
+/// again.
+fn moved_profile(profile: &mut CustomerProfile) -> CustomerProfile {
+    CustomerProfile {
+        company_name: std::mem::take(&mut profile.company_name),
+        primary_domain: std::mem::take(&mut profile.primary_domain),
+        ..*profile
+    }
 }
 
 fn pending_step(partner: &PartnerRec) -> PendingStep {
@@ -803,7 +813,7 @@ impl Projections {
                     crate::cache::prefetch(&relationship.history);
                 }
             }
-            let accepted = matches!(
+            let adds_customer = matches!(
                 ahead.hot,
                 Some(Hot::ResellerRelationshipAccepted(_) | Hot::CustomerImported(_))
             );
@@ -811,7 +821,7 @@ impl Projections {
                 if let Some(record) = self.partners.get(partner as usize) {
                     crate::cache::prefetch(&record.history);
                     // An acceptance or import adds the customer to the partner's list.
-                    if accepted && let Some(last) = record.customers.last() {
+                    if adds_customer && let Some(last) = record.customers.last() {
                         crate::cache::prefetch(last);
                     }
                 }
@@ -1176,13 +1186,7 @@ impl Projections {
     }
 
     fn accept(&mut self, e: &mut input::ResellerRelationshipAccepted, found: Found, seq: u32) {
-        // The texts are moved out, not copied: the view is not read again.
-        let profile = CustomerProfile {
-            company_name: std::mem::take(&mut e.customer.company_name),
-            primary_domain: std::mem::take(&mut e.customer.primary_domain),
-            ..e.customer
-        };
-        let customer = self.known_customer(e.customer_id, profile, seq);
+        let customer = self.known_customer(e.customer_id, moved_profile(&mut e.customer), seq);
         // The partners found ahead are the first two (an acceptance names at most two).
         let found_partners = found.partners.into_iter().chain(std::iter::repeat(NONE));
         for (accepted, found) in e.partners.iter().zip(found_partners) {
@@ -1384,12 +1388,7 @@ impl Projections {
                 self.provider_authorized(partners, seq);
             }
             Hot::CustomerImported(e) => {
-                // The texts are moved out, as an acceptance's.
-                let profile = CustomerProfile {
-                    company_name: std::mem::take(&mut e.customer.company_name),
-                    primary_domain: std::mem::take(&mut e.customer.primary_domain),
-                    ..e.customer
-                };
+                let profile = moved_profile(&mut e.customer);
                 let reseller = (e.reseller_id, found.partners[0]);
                 self.imported(e.customer_id, profile, reseller, e.delegated_admin, seq);
             }
