@@ -105,6 +105,7 @@ fn request(actor: Actor, command: impl Into<Command>) -> CommandRequest {
     CommandRequest {
         command_id: Uuid::now_v7(),
         actor,
+        proof: domain::Proof::Asserted { by: "test".into() },
         command: command.into(),
         correlation_id: None,
     }

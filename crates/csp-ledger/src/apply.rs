@@ -36,6 +36,8 @@ impl From<CommandLine> for CommandRequest {
         CommandRequest {
             command_id: line.command_id,
             actor: line.actor,
+            // A command file names its actors; nothing proves them.
+            proof: domain::Proof::Asserted { by: "apply".into() },
             command: line.command,
             correlation_id: line.correlation_id,
         }

@@ -314,6 +314,8 @@ impl Script<'_> {
             .handle(CommandRequest {
                 command_id: Uuid::now_v7(),
                 actor,
+                // The demo story names its actors; nothing proves them.
+                proof: domain::Proof::Asserted { by: "demo".into() },
                 command,
                 correlation_id: None,
             })
@@ -334,6 +336,8 @@ impl Script<'_> {
             .handle(CommandRequest {
                 command_id: Uuid::now_v7(),
                 actor,
+                // The demo story names its actors; nothing proves them.
+                proof: domain::Proof::Asserted { by: "demo".into() },
                 command,
                 correlation_id: None,
             })

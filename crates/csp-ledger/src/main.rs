@@ -161,9 +161,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let data = DataDir(cli.data.clone());
     match cli.command {
         Commands::Serve { args, .. } => serve::run(&data, &args).await,
-        Commands::Demo { serve, args } => {
+        Commands::Demo { serve, mut args } => {
             let code = demo::run(&data, cli.json).await?;
             if serve && code == ExitCode::SUCCESS {
+                // The demo's customers and enrolling tenants prove themselves through the
+                // development directory (on a loopback address only, as serve checks).
+                args.dev_directory = true;
                 serve::run(&data, &args).await
             } else {
                 Ok(code)

@@ -80,7 +80,8 @@ pub async fn query(data: &DataDir, args: &QueryArgs, json: bool) -> anyhow::Resu
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let projections = build(data, &mut |_| {}).await?;
     let view = projections.at(as_of).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let answer = run(&view, &query, args.explain).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let answer = run(&view, &query, args.explain, &server::policy::Sees::All)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     if json {
         println!("{}", serde_json::to_string(&answer)?);
     } else {

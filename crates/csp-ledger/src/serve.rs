@@ -35,6 +35,40 @@ pub struct ServeArgs {
     /// Minutes a session token lasts.
     #[arg(long, default_value_t = 60)]
     pub session_minutes: u64,
+    /// Trust this OpenID Connect issuer's tokens as directory proof of a tenant and its
+    /// global admin (repeatable). May contain `{tenantid}`, as Entra ID's multi-tenant
+    /// issuer `https://login.microsoftonline.com/{tenantid}/v2.0` does; it must then match
+    /// the token's own tenant claim. Keys come from the issuer's discovery document.
+    #[arg(long = "oidc-issuer", value_name = "URL")]
+    pub oidc_issuers: Vec<String>,
+    /// The audience directory tokens must name: the ledger's application id at the issuer
+    /// (repeatable; needed with --oidc-issuer).
+    #[arg(long = "oidc-audience", value_name = "ID")]
+    pub oidc_audiences: Vec<String>,
+    /// The claim naming the token's tenant.
+    #[arg(long, default_value = "tid")]
+    pub oidc_tenant_claim: String,
+    /// The claim naming the directory user (`sub` is used when it is absent).
+    #[arg(long, default_value = "oid")]
+    pub oidc_user_claim: String,
+    /// The claim listing the user's directory role ids.
+    #[arg(long, default_value = "wids")]
+    pub oidc_roles_claim: String,
+    /// The role id that makes a tenant's global admin.
+    #[arg(long, default_value = directory::GLOBAL_ADMIN_ROLE)]
+    pub oidc_global_admin_role: String,
+    /// Shortest time between two fetches of an issuer's keys (a token naming an unknown key
+    /// id makes the ledger fetch them again, for key rotation).
+    #[arg(long, default_value_t = 10)]
+    pub oidc_keys_refetch_seconds: u64,
+    /// Clock skew tolerated on directory tokens' `exp` and `nbf`, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub oidc_leeway_seconds: u64,
+    /// Serve a development directory (an OpenID issuer with its own key in the data
+    /// directory) under /dev-directory, and trust it: for the demo and trying the API on one
+    /// machine. Refused unless --listen is a loopback address.
+    #[arg(long)]
+    pub dev_directory: bool,
     /// Keep the events in KurrentDB instead of the data directory's embedded log: a
     /// `kurrentdb://…` or `esdb://…` connection string (credentials and TLS settings as the
     /// official client takes them). Credentials and keys stay in the data directory.
@@ -146,10 +180,8 @@ async fn start_kurrentdb_protocol(
         {
             return Some(Principal::StoreAdmin);
         }
-        state
-            .api_keys()
-            .resolve(password)
-            .map(|_| Principal::Reader)
+        // The read policy decides who reads here too: the keys that may follow the feed.
+        state.feed_key(password).then_some(Principal::Reader)
     });
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -179,6 +211,69 @@ fn keys_equal(a: &str, b: &str) -> bool {
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
+}
+
+/// The development directory's audience: the ledger's name as its own application.
+pub const DEV_DIRECTORY_AUDIENCE: &str = "api://csp-ledger";
+
+/// Configures the trusted directories: the `--oidc-issuer`s and the development directory.
+fn directory_of(
+    data: &DataDir,
+    args: &ServeArgs,
+    address: SocketAddr,
+    state: AppState,
+) -> anyhow::Result<AppState> {
+    if !args.oidc_issuers.is_empty() && args.oidc_audiences.is_empty() {
+        bail!("--oidc-issuer needs --oidc-audience: the ledger's application id at the issuer");
+    }
+    let mut issuers: Vec<directory::IssuerConfig> = args
+        .oidc_issuers
+        .iter()
+        .map(|issuer| directory::IssuerConfig {
+            issuer: issuer.clone(),
+            audiences: args.oidc_audiences.clone(),
+            discovery_url: None,
+        })
+        .collect();
+    let dev = if args.dev_directory {
+        let issuer = format!("http://{address}/dev-directory");
+        let dev = directory::DevDirectory::load_or_create(
+            &data.root().join("dev-directory.key"),
+            issuer.clone(),
+            DEV_DIRECTORY_AUDIENCE,
+        )?;
+        issuers.push(dev.issuer_config());
+        tracing::warn!(
+            %issuer,
+            "development directory on: POST {issuer}/token mints directory tokens for any tenant; never use it in production"
+        );
+        Some(Arc::new(dev))
+    } else {
+        None
+    };
+    if issuers.is_empty() {
+        tracing::info!(
+            "no directory is trusted (--oidc-issuer, --dev-directory): enrollments and customer admins cannot sign in"
+        );
+        return Ok(state);
+    }
+    for issuer in &issuers {
+        tracing::info!(issuer = %issuer.issuer, "trusting directory tokens");
+    }
+    let verifier = directory::Verifier::new(directory::DirectoryConfig {
+        issuers,
+        claims: directory::ClaimNames {
+            tenant: args.oidc_tenant_claim.clone(),
+            user: args.oidc_user_claim.clone(),
+            roles: args.oidc_roles_claim.clone(),
+            ..directory::ClaimNames::default()
+        },
+        global_admin_role: args.oidc_global_admin_role.clone(),
+        keys_refetch_min: std::time::Duration::from_secs(args.oidc_keys_refetch_seconds),
+        leeway: std::time::Duration::from_secs(args.oidc_leeway_seconds),
+        ..directory::DirectoryConfig::default()
+    })?;
+    Ok(state.with_directory(Arc::new(verifier), dev))
 }
 
 /// Waits for SIGINT or SIGTERM.
@@ -229,6 +324,16 @@ pub async fn run(data: &DataDir, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let (stop_sender, stop_receiver) = watch::channel(false);
     #[cfg(feature = "kurrentdb")]
     let protocol_stop = stop_receiver.clone();
+    if args.dev_directory && !args.listen.ip().is_loopback() {
+        bail!(
+            "--dev-directory mints tokens for anyone who asks: it is refused on {} (listen on a loopback address, or trust a real directory with --oidc-issuer)",
+            args.listen
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr()?;
     let state = AppState::new(
         handler.clone(),
         runner.handle(),
@@ -237,17 +342,23 @@ pub async fn run(data: &DataDir, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         config,
         stop_receiver,
     )?;
-    let state = Arc::new(state);
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let address = listener.local_addr()?;
+    let state = Arc::new(directory_of(data, args, address, state)?);
     tracing::info!(%address, data = %data.root().display(), "serving");
     // One line on stdout, so that scripts and tests learn the port.
     println!("csp-ledger listening on http://{address}");
     // The protocol door's line comes second, so the first line stays the HTTP address.
     #[cfg(feature = "kurrentdb")]
     let protocol = start_kurrentdb_protocol(args, state.clone(), protocol_stop).await?;
+    // The development directory's hint comes after the lines scripts read.
+    if args.dev_directory {
+        // Only a hint for a person: a closed stdout (a script that read the address and
+        // went away) must not stop the server.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stdout(),
+            "development directory: a token for a tenant's global admin: curl -s -X POST http://{address}/dev-directory/token -H 'content-type: application/json' -d '{{\"tenant_id\":\"<uuid>\",\"email\":\"admin@example.com\",\"name\":\"Ada Admin\"}}'"
+        );
+    }
     let shutdown = async move {
         stop_signal().await;
         tracing::info!("stopping: no new connections; finishing requests in flight");

@@ -64,10 +64,29 @@ async fn the_seed_story_over_http() {
     server.ok(&nora, sign(&northwind)).await;
 
     // §2.1 A reseller enrolls: its admin chooses a password at the start.
+    // The tenant and its admin are the directory token's, never the body's.
+    let contoso_tenant = Uuid::now_v7();
+    let contoso_directory = server
+        .directory_token_for(json!({"tenant_id": contoso_tenant, "email": "ada@contoso.example", "name": "Ada Admin"}))
+        .await;
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/v1/enrollments",
+            None,
+            Some(json!({"password": "contoso-admin-password",
+            "organization_name": "Contoso Cloud", "tenant_country": "US"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, started) = server
-        .call(Method::POST, "/v1/enrollments", None, Some(json!({"tenant_id": Uuid::now_v7(),
-            "admin_email": "ada@contoso.example", "admin_name": "Ada Admin", "password": "contoso-admin-password",
-            "organization_name": "Contoso Cloud", "tenant_country": "US"})))
+        .call(
+            Method::POST,
+            "/v1/enrollments",
+            Some(&contoso_directory),
+            Some(json!({"password": "contoso-admin-password",
+            "organization_name": "Contoso Cloud", "tenant_country": "US"})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{started}");
     let contoso = started["partner_id"].as_str().unwrap().to_string();
@@ -426,17 +445,25 @@ async fn invite_and_accept(
         .await;
     let invitation = payload(&invited, 0, "invitation_id");
     let tenant = Uuid::now_v7();
+    let directory = server
+        .directory_token(tenant, &format!("admin@{slug}.example"))
+        .await;
     let (status, _) = server
         .call(
             Method::POST,
             "/v1/auth/invitation",
-            None,
-            Some(json!({"invitation_id": invitation, "token": "guess", "tenant_id": tenant})),
+            Some(&directory),
+            Some(json!({"invitation_id": invitation, "token": "guess"})),
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, session) = server
-        .call(Method::POST, "/v1/auth/invitation", None, Some(json!({"invitation_id": invitation, "token": link_token(&invited), "tenant_id": tenant})))
+        .call(
+            Method::POST,
+            "/v1/auth/invitation",
+            Some(&directory),
+            Some(json!({"invitation_id": invitation, "token": link_token(&invited)})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{session}");
     let admin = session["token"].as_str().unwrap().to_string();
@@ -587,7 +614,7 @@ async fn read_scoping(
             .0,
         StatusCode::FORBIDDEN
     );
-    // Auditors read everything, services query but never write.
+    // Auditors read everything; services follow the event feed and nothing else (SPEC §6.1).
     let (_, issued) = server
         .call(
             Method::POST,
@@ -602,6 +629,10 @@ async fn read_scoping(
             .query(service, &format!("reseller-of-record?customer={litware}"))
             .await
             .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        server.get("/v1/events/page?limit=1", service).await.0,
         StatusCode::OK
     );
     assert_eq!(

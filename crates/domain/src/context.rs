@@ -71,6 +71,48 @@ impl Actor {
     }
 }
 
+/// How an actor was established, recorded beside it in every event's envelope so that an
+/// auditor can tell a proven actor from an asserted one. The domain never reads it: what an
+/// actor may do depends on who it is, and the edges decide what proves it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Proof {
+    /// A directory token (OpenID Connect JWT) verified against its issuer's keys.
+    DirectoryToken {
+        /// The token's issuer.
+        issuer: String,
+        /// The directory user (`oid` or `sub`).
+        subject: String,
+    },
+    /// A session of the ledger's own sign-in (email and password in the credential store).
+    SignIn,
+    /// The operator key configured at start.
+    OperatorKey,
+    /// The token of a link the ledger issued (a primary contact's verification link).
+    LinkToken,
+    /// The ledger itself, recording what it observed.
+    Ledger,
+    /// Named by whoever submitted the event, not proven: the `apply` import path, the demo,
+    /// the KurrentDB door's store-admin appends.
+    Asserted {
+        /// The path it came in by.
+        by: String,
+    },
+}
+
+/// An actor as the envelope records it: who, and how that was established. Encoded as the
+/// actor's own JSON with a `proven_by` field beside its `kind`, so that readers of the actor
+/// alone (and envelopes written before proofs were recorded) still read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorRecord {
+    /// Who.
+    #[serde(flatten)]
+    pub actor: Actor,
+    /// How it was established; absent in envelopes written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proven_by: Option<Proof>,
+}
+
 /// Everything a decision needs from outside.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Context {

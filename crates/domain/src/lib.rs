@@ -31,7 +31,7 @@ pub mod streams;
 pub mod types;
 
 pub use commands::Command;
-pub use context::{Actor, Context, Decision, EventMeta};
+pub use context::{Actor, ActorRecord, Context, Decision, EventMeta, Proof};
 pub use events::{
     DecodeError, EVENT_TYPES, EncodeError, Event, EventType, current_version, event_schemas,
     event_type_index,

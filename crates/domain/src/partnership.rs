@@ -108,18 +108,12 @@ pub(crate) fn invite_reseller(
             program: Program::IndirectProvider,
         });
     }
+    // An unknown number, the provider's own and a partner outside the reseller program are
+    // refused alike, so that a provider cannot walk partner numbers to learn who is who.
     let reseller = state
         .partner_by_number(&command.reseller_partner_number)
+        .filter(|reseller| reseller.id != provider.id && reseller.has(Program::IndirectReseller))
         .ok_or_else(|| Rejection::PartnerNumberNotFound(command.reseller_partner_number.clone()))?;
-    if reseller.id == provider.id {
-        return Err(Rejection::SamePartner);
-    }
-    if !reseller.has(Program::IndirectReseller) {
-        return Err(Rejection::ProgramMissing {
-            partner: reseller.id,
-            program: Program::IndirectReseller,
-        });
-    }
     if state
         .partnership(provider.id, reseller.id)
         .is_some_and(Partnership::is_active)

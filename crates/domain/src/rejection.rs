@@ -159,8 +159,9 @@ pub enum Rejection {
     /// No such partner.
     #[error("partner {0} not found")]
     PartnerNotFound(PartnerId),
-    /// No partner has this MPN ID.
-    #[error("no partner has partner number {0}")]
+    /// No partner that this command could name has this MPN ID (unknown, or not one that
+    /// can be invited: the answer is the same, so numbers cannot be walked).
+    #[error("no indirect reseller that can be invited has partner number {0}")]
     PartnerNumberNotFound(PartnerNumber),
     /// No such user.
     #[error("user {0} not found")]

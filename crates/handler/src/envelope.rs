@@ -1,7 +1,7 @@
 //! Between the domain's events and the store's envelopes: encoding on the way in, decoding
 //! (with upcasting) on the way out.
 
-use domain::{Actor, Event, EventMeta};
+use domain::{Actor, ActorRecord, Event, EventMeta, Proof};
 use store::{NewEvent, RecordedEvent};
 use uuid::Uuid;
 
@@ -18,10 +18,14 @@ pub struct Ids {
     pub causation_id: Uuid,
 }
 
-/// The envelope text of an actor: its JSON, so auditors and downstream services read it
-/// without the domain's code.
-pub fn actor_text(actor: &Actor) -> Result<String, HandleError> {
-    serde_json::to_string(actor).map_err(|error| HandleError::Encoding(error.to_string()))
+/// The envelope text of an actor and how it was proven: JSON ([`ActorRecord`]), so auditors
+/// and downstream services read it without the domain's code.
+pub fn actor_text(actor: &Actor, proof: &Proof) -> Result<String, HandleError> {
+    let record = ActorRecord {
+        actor: actor.clone(),
+        proven_by: Some(proof.clone()),
+    };
+    serde_json::to_string(&record).map_err(|error| HandleError::Encoding(error.to_string()))
 }
 
 /// Builds the envelope of a domain event.

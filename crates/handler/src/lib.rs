@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use credentials::{CredentialError, CredentialStore};
 use domain::ids::{PartnerId, SecretHash, UserId};
-use domain::{Actor, Command, Context, Decision, Event, LedgerState, Rejection};
+use domain::{Actor, Command, Context, Decision, Event, LedgerState, Proof, Rejection};
 use store::{Direction, EventStore, ExpectedRevision, Position, ReadFrom, StoreError, StreamName};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -54,6 +54,8 @@ pub struct CommandRequest {
     pub command_id: Uuid,
     /// Who issues the command (established by the caller: sign-in, link token, operator key).
     pub actor: Actor,
+    /// How the caller established the actor; recorded in every event's envelope.
+    pub proof: Proof,
     /// The command.
     pub command: Command,
     /// The business conversation; defaults to the command id.
@@ -248,6 +250,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         let request = CommandRequest {
             command_id,
             actor: Actor::user(user_id),
+            proof: Proof::SignIn,
             command: Command::ChangeTemporaryPassword(domain::commands::ChangeTemporaryPassword {
                 partner_id,
             }),
@@ -271,7 +274,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         request: CommandRequest,
         before_append: impl Fn(&Decision) -> Result<(), HandleError>,
     ) -> Result<Outcome, HandleError> {
-        let actor = actor_text(&request.actor)?;
+        let actor = actor_text(&request.actor, &request.proof)?;
         let ids = envelope::Ids {
             command_id: request.command_id,
             correlation_id: request.correlation_id.unwrap_or(request.command_id),

@@ -1,7 +1,7 @@
 //! The HTTP API of csp-ledger (SPEC §6): commands, queries with `as_of` and explanations,
 //! history, the event feed as Server-Sent Events and pages, authentication (sign-in,
 //! temporary passwords, invitation links, operator/auditor/service keys), authorization
-//! (the permission matrix, read scoping without an existence oracle), RFC 9457 problem
+//! (the permission matrix; the read policy of SPEC §6.1, without an existence oracle), RFC 9457 problem
 //! details and the OpenAPI document.
 //!
 //! Only this crate knows HTTP. It drives the same [`handler::CommandHandler`] as the
@@ -9,17 +9,17 @@
 //!
 //! Code map: [`auth`] resolves callers; [`problem`] shapes every error; [`body`] parses
 //! request bodies strictly; `routes/*` one module per resource; [`query`] runs the §5
-//! queries (shared with the command line); [`scope`] decides what a caller may read;
+//! queries (shared with the command line); [`policy`] decides what a caller may read;
 //! [`openapi`] describes it all.
 
 pub mod auth;
 pub mod body;
 pub mod openapi;
+pub mod policy;
 pub mod problem;
 pub mod query;
 pub mod render;
 mod routes;
-pub mod scope;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,6 +97,11 @@ pub struct AppState {
     config: ServerConfig,
     subscribers: Arc<tokio::sync::Semaphore>,
     shutdown: watch::Receiver<bool>,
+    /// Verifies directory tokens; `None`: no issuer is trusted, so nothing needing a
+    /// directory-proven tenant can be done.
+    directory: Option<Arc<directory::Verifier>>,
+    /// The development directory served by this server (`serve --dev-directory`).
+    dev_directory: Option<Arc<directory::DevDirectory>>,
 }
 
 /// The response header stating the log position a response reflects.
@@ -142,7 +147,21 @@ impl AppState {
             subscribers: Arc::new(tokio::sync::Semaphore::new(config.subscribers_max)),
             config,
             shutdown,
+            directory: None,
+            dev_directory: None,
         })
+    }
+
+    /// Trusts the issuers of `verifier` for directory-proven identities, and serves
+    /// `dev_directory`'s documents and token endpoint under `/dev-directory` when given.
+    pub fn with_directory(
+        mut self,
+        verifier: Arc<directory::Verifier>,
+        dev_directory: Option<Arc<directory::DevDirectory>>,
+    ) -> Self {
+        self.directory = Some(verifier);
+        self.dev_directory = dev_directory;
+        self
     }
 
     /// The store the server runs on.
@@ -154,6 +173,18 @@ impl AppState {
     /// the same keys.
     pub fn api_keys(&self) -> &ApiKeys {
         &self.keys
+    }
+
+    /// Whether `secret` is a key the read policy lets follow the event feed, for other doors
+    /// (the KurrentDB protocol) that serve the same events.
+    pub fn feed_key(&self, secret: &str) -> bool {
+        self.keys.resolve(secret).is_some_and(|info| {
+            let principal = match info.kind {
+                KeyKind::Auditor => Principal::Auditor(info),
+                KeyKind::Service => Principal::Service(info),
+            };
+            policy::may_follow_feed(&principal)
+        })
     }
 
     /// Whether the read models say this user was removed (a removed user's sessions stop
@@ -171,7 +202,12 @@ impl AppState {
 /// The router of the whole API.
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.body_bytes_max;
-    routes::router()
+    let routes = if state.dev_directory.is_some() {
+        routes::router().merge(routes::dev_directory_router())
+    } else {
+        routes::router()
+    };
+    routes
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         // Logs method, path, status and latency per request; headers (credentials) are not

@@ -140,6 +140,7 @@ pub fn build() -> Value {
     let command_params = json!([
         {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "format": "uuid"}, "description": "the command id; a retry returns the original outcome"},
         {"name": "X-Correlation-Id", "in": "header", "required": false, "schema": {"type": "string", "format": "uuid"}},
+        {"name": "X-Directory-Token", "in": "header", "required": false, "schema": {"type": "string"}, "description": "a directory token (JWT) of the partner tenant's global admin: needed by add_reseller_program"},
     ]);
     let obj = |properties: Value| json!({"type": "object", "additionalProperties": false, "properties": properties});
     let s = json!({"type": "string"});
@@ -158,11 +159,11 @@ pub fn build() -> Value {
             "/v1/auth/change-password": {"post": operation("change the (temporary) password; returns a full token", "200",
                 Some(obj(json!({"current_password": s, "new_password": s}))), &["400", "401", "403", "422"], command_params.clone())},
             "/v1/auth/sign-out": {"post": operation("end the session", "204", None, &[], json!([]))},
-            "/v1/auth/invitation": {"post": operation("a customer's global admin opens an invitation link", "200",
-                Some(obj(json!({"invitation_id": s, "token": s, "tenant_id": s}))), &["400", "401"], json!([]))},
-            "/v1/enrollments": {"post": operation("a tenant's global admin starts enrolling, choosing its password", "201",
-                Some(obj(json!({"tenant_id": s, "admin_email": s, "admin_name": s, "password": s, "organization_name": s, "tenant_country": s}))),
-                &["400", "409", "422"], command_params.clone())},
+            "/v1/auth/invitation": {"post": operation("a customer's global admin opens an invitation link; the bearer is a directory token (JWT) of the tenant's global admin, and the session is bound to that tenant", "200",
+                Some(obj(json!({"invitation_id": s, "token": s}))), &["400", "401", "503"], json!([]))},
+            "/v1/enrollments": {"post": operation("a tenant's global admin starts enrolling, choosing its password; the bearer is a directory token (JWT) of the tenant's global admin, whose tenant, email and name the enrollment takes", "201",
+                Some(obj(json!({"password": s, "organization_name": s, "tenant_country": s}))),
+                &["400", "401", "409", "422", "503"], command_params.clone())},
             "/v1/verifications": {"post": operation("the primary contact opens the verification link", "201",
                 Some(obj(json!({"partner_id": s, "token": s}))), &["400", "403", "404", "409", "422"], command_params.clone())},
             "/v1/commands": {"post": operation("issue a command as the caller", "201",
@@ -171,6 +172,8 @@ pub fn build() -> Value {
             "/v1/events/page": {"get": operation("a page of events for batch consumers", "200", None, &["400", "401", "403"], feed_params)},
             "/v1/history/{target}": {"get": operation("the events of a party, partnership or stream", "200", None, &["400", "401", "403", "404", "503"], Value::Array(history_params))},
             "/v1/queries/{what}": {"get": operation("a §5 query, as of any instant, explained", "200", None, &["400", "401", "403", "404", "503"], Value::Array(query_params))},
+            "/dev-directory/token": {"post": operation("development directory only (serve --dev-directory, loopback): mint a directory token for a tenant and person", "200",
+                Some(obj(json!({"tenant_id": s, "user_id": s, "email": s, "name": s, "global_admin": {"type": "boolean"}, "expires_in": {"type": "integer"}}))), &["400", "404"], json!([]))},
             "/v1/verify": {"get": operation("check every record and the hash chain (operator, auditors)", "200", None, &["401", "403"], json!([]))},
             "/v1/keys": {
                 "post": operation("issue an auditor or service key (operator)", "201",

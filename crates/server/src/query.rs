@@ -13,6 +13,8 @@ use projections::{AsOf, CapabilityCheck, EventRef, GranularState, View};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::policy::Sees;
+
 /// Every query, by its name in the API and on the command line.
 pub const QUERY_NAMES: [&str; 13] = [
     "reseller-of-record",
@@ -242,13 +244,21 @@ fn capability_refs(check: &CapabilityCheck, refs: &mut BTreeSet<EventRef>) {
     }
 }
 
-/// Answers `query` on `view`.
-pub fn run(view: &View<'_>, query: &Query, explain: bool) -> Result<QueryAnswer, QueryFailure> {
+/// Answers `query` on `view`, showing the entries of the partners `sees` lets the reader see
+/// (the read policy's [`Sees`]; [`Sees::All`] on the command line). Entries left out leave
+/// their evidence out of the explanation too.
+pub fn run(
+    view: &View<'_>,
+    query: &Query,
+    explain: bool,
+    sees: &Sees,
+) -> Result<QueryAnswer, QueryFailure> {
     let mut refs = BTreeSet::new();
     let (name, position, answer) = match *query {
         Query::ResellerOfRecord { customer } => {
             let answer = view.reseller_of_record(customer);
-            let value = found(answer.value, "customer")?;
+            let mut value = found(answer.value, "customer")?;
+            value.retain(|of| sees.sees(of.partner));
             refs.extend(value.iter().map(|of| of.since));
             ("reseller-of-record", answer.position, to_json(&value))
         }
@@ -271,7 +281,10 @@ pub fn run(view: &View<'_>, query: &Query, explain: bool) -> Result<QueryAnswer,
             ("may-order", answer.position, value)
         }
         Query::OrderingPairs { customer } => {
-            let answer = view.ordering_pairs(customer);
+            let mut answer = view.ordering_pairs(customer);
+            answer
+                .value
+                .retain(|pair| sees.sees(pair.provider) && sees.sees(pair.reseller));
             for pair in &answer.value {
                 refs.extend(pair.right.events());
             }
@@ -316,7 +329,16 @@ pub fn run(view: &View<'_>, query: &Query, explain: bool) -> Result<QueryAnswer,
             refs.insert(value.status_since);
             refs.insert(value.created);
             refs.extend(value.agreement.map(|(_, signed)| signed));
-            ("partner", answer.position, to_json(&value))
+            let mut shown = to_json(&value);
+            if !sees.sees_internals_of(partner)
+                && let Some(fields) = shown.as_object_mut()
+            {
+                // A counterpart's standing, not its internals.
+                for internal in ["tenant_id", "legal_profile", "partner_number"] {
+                    fields.remove(internal);
+                }
+            }
+            ("partner", answer.position, shown)
         }
         Query::Users { partner } => {
             let answer = view.users_of(partner);
@@ -350,8 +372,10 @@ pub fn run(view: &View<'_>, query: &Query, explain: bool) -> Result<QueryAnswer,
         Query::AdminAccess { customer } => {
             let delegated = view.delegated_admins(customer);
             let granular = view.granular_admins(customer);
-            let delegated_value = found(delegated.value, "customer")?;
-            let granular_value = granular.value.unwrap_or_default();
+            let mut delegated_value = found(delegated.value, "customer")?;
+            delegated_value.retain(|admin| sees.sees(admin.partner));
+            let mut granular_value = granular.value.unwrap_or_default();
+            granular_value.retain(|grant| sees.sees(grant.partner));
             refs.extend(delegated_value.iter().map(|d| d.since));
             for grant in &granular_value {
                 refs.insert(grant.requested);

@@ -22,9 +22,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `csp-ledger serve` on `data` and waits until it listens.
+    /// Starts `csp-ledger serve` on `data` with the development directory (so that tenants
+    /// can prove themselves) and waits until it listens.
     pub fn start(data: &Path) -> Server {
-        Self::start_with(data, &[])
+        Self::start_with(data, &["--dev-directory"])
     }
 
     /// Starts it with extra arguments.
@@ -100,6 +101,24 @@ impl Server {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         (status, value)
+    }
+
+    /// A directory token of `tenant`'s global admin `email`, minted by the server's
+    /// development directory (verified by the server like any issuer's).
+    pub async fn directory_token(&self, tenant: uuid::Uuid, email: &str) -> String {
+        self.directory_token_for(
+            json!({"tenant_id": tenant, "email": email, "name": "Directory Admin"}),
+        )
+        .await
+    }
+
+    /// A development directory token for the claims in `request`.
+    pub async fn directory_token_for(&self, request: Value) -> String {
+        let (status, body) = self
+            .call(Method::POST, "/dev-directory/token", None, Some(request))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().expect("a token").to_string()
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {

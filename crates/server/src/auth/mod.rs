@@ -1,10 +1,12 @@
 //! Who is calling: bearer tokens and keys resolved to a [`Principal`].
 //!
 //! One header, `Authorization: Bearer <secret>`, carries every kind of credential: the
-//! operator key (configured at start), an auditor or service key (issued by the operator), or
-//! a session token (from signing in with email and password, from starting an enrollment,
-//! or from opening a customer invitation link). Secrets are compared by their SHA-256, never
-//! logged, and every failure is the same `401`.
+//! operator key (configured at start), an auditor or service key (issued by the operator), a
+//! session token (from signing in with email and password, from starting an enrollment, or
+//! from opening a customer invitation link), or a directory token (an OpenID Connect JWT of
+//! a trusted issuer, verified by [`directory::Verifier`]: the tenant and its global admin are
+//! proven by the directory, never named by a body). Secrets are compared by their SHA-256,
+//! never logged, and every failure is the same `401`.
 
 pub mod keys;
 pub mod limiter;
@@ -15,7 +17,8 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use domain::{Actor, Email, InvitationId, PartnerId, SecretHash, TenantId, UserId};
+use directory::DirectoryIdentity;
+use domain::{Actor, Email, InvitationId, PartnerId, Proof, SecretHash, TenantId, UserId};
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
@@ -50,6 +53,9 @@ pub enum Principal {
         name: String,
         /// The partner being enrolled.
         partner_id: PartnerId,
+        /// How the session was established: the directory token that started the
+        /// enrollment, or a later sign-in with the enrollment's password.
+        proof: Proof,
     },
     /// A customer's global admin, acting through an invitation link's token.
     Customer {
@@ -59,7 +65,20 @@ pub enum Principal {
         token_hash: SecretHash,
         /// The invitation the link belongs to.
         invitation_id: InvitationId,
+        /// The directory token of the tenant's global admin that opened the link.
+        proof: Proof,
     },
+    /// A person proven by a directory token sent as the bearer itself. A tenant's global
+    /// admin acts as that tenant's customer admin; anyone else may do nothing.
+    Directory(DirectoryIdentity),
+}
+
+/// What a verified directory identity proves, for the envelope.
+pub fn directory_proof(identity: &DirectoryIdentity) -> Proof {
+    Proof::DirectoryToken {
+        issuer: identity.issuer.clone(),
+        subject: identity.subject.clone(),
+    }
 }
 
 impl Principal {
@@ -87,6 +106,40 @@ impl Principal {
                 tenant_id: *tenant_id,
                 token: Some(*token_hash),
             }),
+            Principal::Directory(identity) => {
+                identity.global_admin.then_some(Actor::CustomerAdmin {
+                    tenant_id: identity.tenant_id,
+                    token: None,
+                })
+            }
+        }
+    }
+
+    /// The actor this principal's commands are recorded as, with how it was established
+    /// (recorded beside it in every event's envelope); `None` for read-only keys and for
+    /// directory users who are not a tenant's global admin.
+    pub fn acting(&self) -> Option<(Actor, Proof)> {
+        let actor = self.actor()?;
+        let proof = match self {
+            Principal::Operator => Proof::OperatorKey,
+            Principal::User { .. } => Proof::SignIn,
+            Principal::TenantAdmin { proof, .. } | Principal::Customer { proof, .. } => {
+                proof.clone()
+            }
+            Principal::Directory(identity) => directory_proof(identity),
+            // Read-only keys have no actor (returned above).
+            Principal::Auditor(_) | Principal::Service(_) => return None,
+        };
+        Some((actor, proof))
+    }
+
+    /// The tenant whose customer admin this principal is: a customer session bound to its
+    /// tenant, or a directory token of a tenant's global admin.
+    pub fn customer_tenant(&self) -> Option<TenantId> {
+        match self {
+            Principal::Customer { tenant_id, .. } => Some(*tenant_id),
+            Principal::Directory(identity) if identity.global_admin => Some(identity.tenant_id),
+            _ => None,
         }
     }
 
@@ -104,6 +157,7 @@ impl Principal {
             Principal::User { .. } => "user",
             Principal::TenantAdmin { .. } => "tenant_admin",
             Principal::Customer { .. } => "customer_admin",
+            Principal::Directory(_) => "directory_user",
         }
     }
 }
@@ -120,7 +174,12 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// The bearer secret of a request, if it has one.
 pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    bearer_header(&parts.headers)
+}
+
+/// The bearer secret of a request's headers, if it has one.
+pub fn bearer_header(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, secret) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -128,25 +187,95 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|secret| !secret.is_empty())
 }
 
-/// Resolves a bearer secret to a principal.
-pub fn resolve(state: &AppState, secret: &str) -> Option<Principal> {
+/// Resolves a bearer secret to a principal: a key, a session, or a directory token. `Err` is
+/// the answer to give (the same `401` for every refusal; `503` when a directory's issuer
+/// cannot be reached).
+pub async fn resolve(state: &AppState, secret: &str) -> Result<Principal, Problem> {
     // Comparing hashes: a timing difference would only tell an attacker about a hash.
     if token_hash(secret) == state.operator_key_hash {
-        return Some(Principal::Operator);
+        return Ok(Principal::Operator);
     }
     if let Some(info) = state.keys.resolve(secret) {
-        return Some(match info.kind {
+        return Ok(match info.kind {
             KeyKind::Auditor => Principal::Auditor(info),
             KeyKind::Service => Principal::Service(info),
         });
     }
-    let principal = state.sessions.resolve(secret)?;
-    if let Principal::User { user_id, .. } = &principal
-        && state.user_removed(*user_id)
-    {
-        return None;
+    if let Some(principal) = state.sessions.resolve(secret) {
+        if let Principal::User { user_id, .. } = &principal
+            && state.user_removed(*user_id)
+        {
+            return Err(Problem::unauthorized());
+        }
+        return Ok(principal);
     }
-    Some(principal)
+    if looks_like_jwt(secret) {
+        return directory_identity(state, secret)
+            .await
+            .map(Principal::Directory);
+    }
+    Err(Problem::unauthorized())
+}
+
+/// Whether a bearer secret has the shape of a JWS compact token (three base64url parts).
+fn looks_like_jwt(secret: &str) -> bool {
+    secret.split('.').count() == 3
+}
+
+/// Verifies a directory token. Every refusal is the same `401`: which check failed is logged
+/// at debug level only, and never the token.
+pub async fn directory_identity(
+    state: &AppState,
+    token: &str,
+) -> Result<DirectoryIdentity, Problem> {
+    let Some(verifier) = &state.directory else {
+        return Err(Problem::unauthorized());
+    };
+    match verifier.verify(token, state.handler.clock().now()).await {
+        Ok(identity) => Ok(identity),
+        Err(error) if error.is_unavailable() => {
+            tracing::warn!(%error, "directory issuer unavailable");
+            Err(Problem::unavailable(
+                "directory-unavailable",
+                "the directory that issued the token cannot be reached; try again shortly",
+            ))
+        }
+        Err(error) => {
+            tracing::debug!(%error, "directory token refused");
+            Err(Problem::unauthorized())
+        }
+    }
+}
+
+/// The global admin of a tenant, proven by the directory token in the bearer header (the
+/// enrollment and invitation routes, which take no session).
+pub async fn directory_global_admin(
+    state: &AppState,
+    parts_headers: &axum::http::HeaderMap,
+) -> Result<DirectoryIdentity, Problem> {
+    let secret = bearer_header(parts_headers).ok_or_else(Problem::unauthorized)?;
+    let identity = directory_identity(state, secret).await?;
+    if !identity.global_admin {
+        tracing::debug!("directory token of a user who is not the tenant's global admin");
+        return Err(Problem::unauthorized());
+    }
+    Ok(identity)
+}
+
+/// A tenant's global admin proven by the directory token in the bearer header: the
+/// extractor of the routes that take no session (enrollment, opening an invitation). It runs
+/// before the body is read, so that a request without a valid token is the same `401`
+/// whatever its body says.
+pub struct DirectoryAdmin(pub DirectoryIdentity);
+
+impl FromRequestParts<Arc<AppState>> for DirectoryAdmin {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Problem> {
+        directory_global_admin(state, &parts.headers)
+            .await
+            .map(DirectoryAdmin)
+    }
 }
 
 /// Any authenticated caller, including a user who must still change a temporary password.
@@ -160,7 +289,7 @@ impl FromRequestParts<Arc<AppState>> for AnyCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Problem> {
         let secret = bearer(parts).ok_or_else(Problem::unauthorized)?;
-        let principal = resolve(state, secret).ok_or_else(Problem::unauthorized)?;
+        let principal = resolve(state, secret).await?;
         tracing::debug!(principal = principal.kind(), "authenticated");
         Ok(AnyCaller(principal))
     }

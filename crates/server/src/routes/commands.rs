@@ -55,7 +55,7 @@ pub async fn submit(
     headers: HeaderMap,
     JsonBody(command): JsonBody<Command>,
 ) -> ApiResult<Response> {
-    let Some(actor) = caller.actor() else {
+    let Some((actor, mut proof)) = caller.acting() else {
         // Auditor and service keys are read-only.
         return Err(Problem::forbidden());
     };
@@ -64,6 +64,9 @@ pub async fn submit(
             "use-dedicated-endpoint",
             format!("{} is issued through {endpoint}", command.name()),
         ));
+    }
+    if let Command::AddResellerProgram(add) = &command {
+        proof = tenant_global_admin_proof(&state, &headers, add.partner_id).await?;
     }
     let command_id = header_uuid(&headers, IDEMPOTENCY_KEY)?.unwrap_or_else(Uuid::now_v7);
     let correlation_id = header_uuid(&headers, CORRELATION_ID)?;
@@ -77,6 +80,7 @@ pub async fn submit(
         .handle(CommandRequest {
             command_id,
             actor,
+            proof,
             command,
             correlation_id,
         })
@@ -100,6 +104,40 @@ pub async fn submit(
     }
     tracing::info!(command = name, principal = caller.kind(), stream = %outcome.stream, replayed = outcome.replayed, "command recorded");
     Ok(recorded_response(name, &outcome))
+}
+
+/// The header carrying a directory token beside a signed-in user's session, for commands
+/// that the tenant's global admin must also prove through the directory.
+pub const DIRECTORY_TOKEN: &str = "x-directory-token";
+
+/// Adding the reseller program to an enrolled partner needs, besides a global admin's
+/// session, a directory token of a global admin of the partner's own tenant (SPEC §6.1): the
+/// program is the tenant's commitment, not only the ledger user's. Returns what proves it.
+async fn tenant_global_admin_proof(
+    state: &AppState,
+    headers: &HeaderMap,
+    partner: domain::PartnerId,
+) -> ApiResult<domain::Proof> {
+    let token = headers
+        .get(DIRECTORY_TOKEN)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| {
+            Problem::unauthorized().detail(format!(
+                "adding the reseller program needs a directory token of the tenant's global admin in {DIRECTORY_TOKEN}"
+            ))
+        })?;
+    let identity = crate::auth::directory_identity(state, token).await?;
+    let (tenant, _) = state
+        .handler
+        .read_state(|ledger| ledger.partner(partner).map(|p| p.tenant_id))
+        .await
+        .map_err(Problem::from)?;
+    if !identity.global_admin || tenant != Some(identity.tenant_id) {
+        return Err(Problem::unauthorized());
+    }
+    Ok(crate::auth::directory_proof(&identity))
 }
 
 /// The response of a recorded command: `201` (or `200` for a replay), never cached, as it

@@ -57,9 +57,10 @@ impl FeedParams {
 }
 
 fn may_follow(caller: &Principal) -> ApiResult<()> {
-    match caller {
-        Principal::Operator | Principal::Auditor(_) | Principal::Service(_) => Ok(()),
-        _ => Err(Problem::forbidden()),
+    if crate::policy::may_follow_feed(caller) {
+        Ok(())
+    } else {
+        Err(Problem::forbidden())
     }
 }
 

@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Caller;
+use crate::policy::{Party, Visible, history_scope};
 use crate::problem::{ApiResult, Problem};
 use crate::routes::queries::{ReadParams, positioned, view_problem, wait_min_position};
-use crate::scope::{Party, may_read_history};
 
 /// Most events one history response carries (with payloads).
 const HISTORY_EVENTS_MAX: usize = 1000;
@@ -74,17 +74,23 @@ pub async fn history(
     let (position, events) = {
         let projections = state.projections.read();
         let now = projections.at(None).map_err(view_problem)?;
+        // A name that is not an id of anything is another stream's name to a scoped reader,
+        // so that "unknown" takes the same path as "foreign".
         let resolved = resolve(&now, &target);
-        let allowed = resolved
-            .as_ref()
-            .is_some_and(|(party, _)| may_read_history(&caller, &projections, *party));
-        let Some((party, stream)) = resolved.filter(|_| allowed) else {
-            // Unknown and out of scope look the same to a scoped caller.
-            return Err(if caller.reads_everything() {
+        let (party, stream) = resolved
+            .clone()
+            .unwrap_or((Party::OtherStream, target.clone()));
+        let visible = history_scope(&caller, &projections, party);
+        let unknown = || {
+            if caller.reads_everything() {
                 Problem::not_found(format!("nothing is known as {target:?}"))
             } else {
                 Problem::forbidden()
-            });
+            }
+        };
+        let Some(visible) = visible.filter(|_| resolved.is_some() || !caller.reads_everything())
+        else {
+            return Err(unknown());
         };
         let view = projections.at(read.as_of).map_err(view_problem)?;
         let answer = match party {
@@ -97,9 +103,17 @@ pub async fn history(
             Party::User(user) => view.user_history(user),
             _ => view.stream_history(&stream),
         };
-        let events: Vec<Value> = answer
+        let shown: Vec<_> = answer
             .value
             .iter()
+            .filter(|event| visible.shows(**event))
+            .collect();
+        // A scoped reader that sees nothing of it cannot tell it from a name nobody knows.
+        if shown.is_empty() && visible != Visible::All {
+            return Err(unknown());
+        }
+        let events: Vec<Value> = shown
+            .into_iter()
             .take(HISTORY_EVENTS_MAX)
             .map(|event| serde_json::to_value(view.event(*event)).unwrap_or(Value::Null))
             .collect();

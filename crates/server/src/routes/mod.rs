@@ -1,6 +1,7 @@
 //! The routes, one module per resource.
 
 mod commands;
+mod dev_directory;
 mod events;
 mod health;
 mod history;
@@ -37,4 +38,15 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/v1/keys", post(keys::issue).get(keys::list))
         .route("/v1/keys/{id}", delete(keys::revoke))
         .fallback(|| async { Problem::not_found("no such endpoint") })
+}
+
+/// The development directory's routes (`serve --dev-directory`, loopback only).
+pub fn dev_directory_router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            "/dev-directory/.well-known/openid-configuration",
+            get(dev_directory::discovery),
+        )
+        .route("/dev-directory/jwks", get(dev_directory::jwks))
+        .route("/dev-directory/token", post(dev_directory::token))
 }

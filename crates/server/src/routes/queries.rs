@@ -13,9 +13,9 @@ use projections::{AsOf, QueryError};
 
 use crate::AppState;
 use crate::auth::Caller;
+use crate::policy::query_scope;
 use crate::problem::{ApiResult, Problem};
 use crate::query::{Query, QueryFailure, parse_as_of, run};
-use crate::scope::may_query;
 
 /// The parameters every state-reading request takes, taken out of the query string.
 pub struct ReadParams {
@@ -127,11 +127,11 @@ pub async fn query(
     let query = Query::parse(&what, &params).map_err(failure_problem)?;
     wait_min_position(&state, read.min_position).await?;
     let projections = state.projections.read();
-    if !may_query(&caller, &projections, &query) {
+    let Some(sees) = query_scope(&caller, &projections, &query) else {
         return Err(Problem::forbidden());
-    }
+    };
     let view = projections.at(read.as_of).map_err(view_problem)?;
-    let answer = run(&view, &query, read.explain).map_err(failure_problem)?;
+    let answer = run(&view, &query, read.explain, &sees).map_err(failure_problem)?;
     let position = answer.position;
     let value = serde_json::to_value(&answer).map_err(|_| Problem::internal())?;
     Ok(positioned(value, position))

@@ -4,14 +4,16 @@
 //!   get an expiring bearer token; one signed in with a temporary password may only change
 //!   it (`/v1/auth/change-password`), which records `TemporaryPasswordChanged` and returns a
 //!   full token.
-//! - An enrolling tenant admin chooses a password when starting the enrollment
-//!   (`/v1/enrollments`). It is stored under the enrollment (`enrollment:{partner id}`)
+//! - An enrolling tenant admin proves its tenant with a directory token (the bearer of
+//!   `/v1/enrollments`: tenant, email and name are the token's) and chooses a password when
+//!   starting the enrollment. It is stored under the enrollment (`enrollment:{partner id}`)
 //!   and signs the admin in as the tenant admin while the enrollment is pending. Once the
 //!   operator authorizes the enrollment, the admin's first sign-in with that email and
 //!   password binds it to the partner's first user (a global admin), who has no temporary
 //!   password by the domain's rules.
-//! - A customer's global admin opens the invitation link: the invitation id, the link's
-//!   token and the admin's tenant give a session acting as that customer admin.
+//! - A customer's global admin opens the invitation link: the invitation id and the link's
+//!   token in the body, and a directory token of the tenant's global admin as the bearer,
+//!   give a session acting as that tenant's customer admin.
 //! - The primary contact's verification link is a one-shot command (`/v1/verifications`).
 //!
 //! Every failed sign-in is the same `401`, whether the account exists or not, and sign-in
@@ -25,9 +27,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use credentials::CredentialError;
 use domain::commands::{StartEnrollment, VerifyPrimaryContact};
-use domain::{
-    Actor, Command, Country, Email, Event, InvitationId, PartnerId, SecretHash, TenantId,
-};
+use domain::{Actor, Command, Country, Email, Event, InvitationId, PartnerId, Proof, SecretHash};
 use handler::CommandRequest;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -35,7 +35,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::sessions::IssuedToken;
-use crate::auth::{AnyCaller, Principal};
+use crate::auth::{AnyCaller, DirectoryAdmin, Principal, directory_proof};
 use crate::body::JsonBody;
 use crate::problem::{ApiResult, Problem};
 use crate::routes::commands::{CORRELATION_ID, IDEMPOTENCY_KEY, header_uuid, recorded_response};
@@ -253,6 +253,7 @@ async fn find_candidate(state: &Arc<AppState>, email: &Email) -> ApiResult<Optio
                             email,
                             name,
                             partner_id: partner.id,
+                            proof: Proof::SignIn,
                         },
                     })
                 })
@@ -350,22 +351,26 @@ pub async fn sign_out(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
     StatusCode::NO_CONTENT
 }
 
-/// The body of `POST /v1/auth/invitation`.
+/// The body of `POST /v1/auth/invitation`. The tenant is not in it: it is the tenant of the
+/// directory token that must accompany it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpenInvitation {
     invitation_id: InvitationId,
     /// The token of the link.
     token: String,
-    /// The customer's tenant, as its directory asserts it.
-    tenant_id: TenantId,
 }
 
-/// `POST /v1/auth/invitation`: a customer's global admin opens the invitation link.
+/// `POST /v1/auth/invitation`: a customer's global admin opens the invitation link, proving
+/// its tenant with a directory token (`Authorization: Bearer <JWT>`) of that tenant's global
+/// admin. The session is bound to that tenant; once the invitation is accepted, only the
+/// accepting customer's tenant can open it again.
 pub async fn open_invitation(
     State(state): State<Arc<AppState>>,
+    DirectoryAdmin(identity): DirectoryAdmin,
     JsonBody(body): JsonBody<OpenInvitation>,
 ) -> ApiResult<Json<Value>> {
+    let tenant_id = identity.tenant_id;
     let token_hash = SecretHash::of(body.token.as_bytes());
     let (matches, _) = state
         .handler
@@ -380,7 +385,7 @@ pub async fn open_invitation(
             match invitation.accepted_by {
                 Some(customer) => ledger
                     .customer(customer)
-                    .is_some_and(|c| c.profile.tenant_id == body.tenant_id),
+                    .is_some_and(|c| c.profile.tenant_id == tenant_id),
                 None => true,
             }
         })
@@ -392,23 +397,19 @@ pub async fn open_invitation(
     issue(
         &state,
         Principal::Customer {
-            tenant_id: body.tenant_id,
+            tenant_id,
             token_hash,
             invitation_id: body.invitation_id,
+            proof: directory_proof(&identity),
         },
     )
 }
 
-/// The body of `POST /v1/enrollments`.
+/// The body of `POST /v1/enrollments`. The tenant and the admin are not in it: they are the
+/// directory token's.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Enrollment {
-    /// The enrolling tenant, as its directory asserts it.
-    tenant_id: TenantId,
-    /// The enrolling global admin's sign-in email.
-    admin_email: Email,
-    /// The admin's display name.
-    admin_name: String,
     /// The password the admin will sign in with.
     password: String,
     /// The organization's name.
@@ -417,13 +418,31 @@ pub struct Enrollment {
     tenant_country: Country,
 }
 
-/// `POST /v1/enrollments`: a tenant's global admin starts enrolling as an indirect reseller
-/// and chooses the password it will sign in with; returns the partner id and a session.
+/// `POST /v1/enrollments`: a tenant's global admin, proven by a directory token
+/// (`Authorization: Bearer <JWT>`), starts enrolling its tenant as an indirect reseller and
+/// chooses the password it will sign in with; returns the partner id and a session. The
+/// tenant, the admin's email and name come from the token.
 pub async fn start_enrollment(
     State(state): State<Arc<AppState>>,
+    DirectoryAdmin(identity): DirectoryAdmin,
     headers: HeaderMap,
     JsonBody(body): JsonBody<Enrollment>,
 ) -> ApiResult<Response> {
+    let admin_email = identity
+        .email
+        .as_deref()
+        .and_then(|email| Email::parse(email).ok())
+        .ok_or_else(|| {
+            Problem::bad_request(
+                "directory-token-without-email",
+                "the directory token carries no usable email claim (email, preferred_username or upn) to sign in with",
+            )
+        })?;
+    let admin_name = identity
+        .name
+        .clone()
+        .unwrap_or_else(|| admin_email.as_str().to_string());
+    let tenant_id = identity.tenant_id;
     let chars = body.password.chars().count();
     if chars < credentials::PASSWORD_CHARS_MIN
         || body.password.len() > credentials::PASSWORD_BYTES_MAX
@@ -439,15 +458,17 @@ pub async fn start_enrollment(
     let command_id = header_uuid(&headers, IDEMPOTENCY_KEY)?.unwrap_or_else(Uuid::now_v7);
     let correlation_id = header_uuid(&headers, CORRELATION_ID)?;
     let actor = Actor::TenantAdmin {
-        tenant_id: body.tenant_id,
-        email: body.admin_email.clone(),
-        name: body.admin_name.clone(),
+        tenant_id,
+        email: admin_email.clone(),
+        name: admin_name.clone(),
     };
+    let proof = directory_proof(&identity);
     let outcome = state
         .handler
         .handle(CommandRequest {
             command_id,
             actor,
+            proof: proof.clone(),
             command: Command::StartEnrollment(StartEnrollment {
                 organization_name: body.organization_name,
                 tenant_country: body.tenant_country,
@@ -481,10 +502,11 @@ pub async fn start_enrollment(
         other => Problem::from(handler::HandleError::from(other)),
     })?;
     let principal = Principal::TenantAdmin {
-        tenant_id: body.tenant_id,
-        email: body.admin_email,
-        name: body.admin_name,
+        tenant_id,
+        email: admin_email,
+        name: admin_name,
         partner_id,
+        proof,
     };
     let issued = state
         .sessions
@@ -521,6 +543,7 @@ pub async fn verify_primary_contact(
             actor: Actor::PrimaryContact {
                 token: SecretHash::of(body.token.as_bytes()),
             },
+            proof: Proof::LinkToken,
             command: Command::VerifyPrimaryContact(VerifyPrimaryContact {
                 partner_id: body.partner_id,
             }),
