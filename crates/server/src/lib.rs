@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod body;
 pub mod openapi;
+pub mod params;
 pub mod policy;
 pub mod problem;
 pub mod query;
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use handler::CommandHandler;
 use projections::ProjectionsHandle;
 use store::EventStore;
@@ -45,6 +47,12 @@ pub type Handler = CommandHandler<dyn EventStore>;
 pub struct ServerConfig {
     /// Largest request body, in bytes. A command is a few hundred bytes.
     pub body_bytes_max: usize,
+    /// Largest total of a request's header fields (names and values), in bytes; larger is
+    /// refused with a `431` problem. The connection's own read buffer is a few times larger
+    /// (see [`serve`]), so that this limit, not hyper's, is the one clients meet.
+    pub header_bytes_max: usize,
+    /// Most header fields in one request; more is refused with a `431` problem.
+    pub headers_max: usize,
     /// How long a session token lasts.
     pub session_ttl: Duration,
     /// Most sessions open at once.
@@ -71,6 +79,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             body_bytes_max: 64 * 1024,
+            header_bytes_max: 16 * 1024,
+            headers_max: 64,
             session_ttl: Duration::from_secs(3600),
             sessions_max: 100_000,
             sign_in_failures_max: 5,
@@ -199,9 +209,45 @@ impl AppState {
     }
 }
 
+/// The header limits of [`ServerConfig`], for the middleware that enforces them.
+#[derive(Clone, Copy)]
+struct HeaderLimits {
+    bytes_max: usize,
+    count_max: usize,
+}
+
+/// Refuses a request whose header fields exceed the configured limits with a `431`
+/// problem. hyper refuses larger ones still by itself, with a bare `431`; this limit sits
+/// below hyper's so that a client meets a problem detail.
+async fn header_limits(
+    axum::extract::State(limits): axum::extract::State<HeaderLimits>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > limits.count_max || bytes > limits.bytes_max {
+        return problem::Problem::of_status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            .detail(format!(
+                "at most {} header fields of {} bytes in all",
+                limits.count_max, limits.bytes_max
+            ))
+            .into_response();
+    }
+    next.run(request).await
+}
+
 /// The router of the whole API.
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.body_bytes_max;
+    let header_limits = HeaderLimits {
+        bytes_max: state.config.header_bytes_max,
+        count_max: state.config.headers_max,
+    };
     let routes = if state.dev_directory.is_some() {
         routes::router().merge(routes::dev_directory_router())
     } else {
@@ -210,6 +256,14 @@ pub fn router(state: Arc<AppState>) -> Router {
     routes
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            header_limits,
+            self::header_limits,
+        ))
+        // Outside the routes and the limits, so that whatever they answer is a problem.
+        .layer(axum::middleware::map_response(
+            problem::every_error_is_a_problem,
+        ))
         // Logs method, path, status and latency per request; headers (credentials) are not
         // logged at any level this layer uses.
         .layer(

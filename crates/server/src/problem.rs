@@ -115,6 +115,33 @@ impl Problem {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, rule, "unavailable").detail(detail)
     }
 
+    /// A problem for a refusal known only by its status: what the HTTP machinery (routing,
+    /// extractors, limits) answers before any handler runs. The rule names the status.
+    pub fn of_status(status: StatusCode) -> Self {
+        let rule = match status {
+            StatusCode::BAD_REQUEST => "bad-request",
+            StatusCode::NOT_FOUND => "not-found",
+            StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+            StatusCode::REQUEST_TIMEOUT => "request-timeout",
+            StatusCode::PAYLOAD_TOO_LARGE => "body-too-large",
+            StatusCode::URI_TOO_LONG => "uri-too-long",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+            StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers-too-large",
+            status if status.is_server_error() => "internal",
+            _ => "http-error",
+        };
+        let title = status.canonical_reason().unwrap_or("error").to_lowercase();
+        Self::new(status, rule, &title)
+    }
+
+    /// `405`: the path exists, the method does not.
+    pub fn method_not_allowed() -> Self {
+        Self::of_status(StatusCode::METHOD_NOT_ALLOWED).detail(
+            "this endpoint does not take that method; the Allow header lists those it takes",
+        )
+    }
+
     /// The status as a `StatusCode`.
     pub fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -148,6 +175,43 @@ impl IntoResponse for Problem {
         }
         response
     }
+}
+
+/// Most bytes of a non-problem error body kept as the detail of the problem replacing it.
+const FOREIGN_DETAIL_BYTES_MAX: usize = 1024;
+
+/// Middleware that turns any error response not already a problem into one, so that the
+/// answers of the HTTP machinery (a rejection of an extractor this crate does not wrap, a
+/// limit layer) are RFC 9457 problems too. The typed refusals of this crate are problems
+/// already and pass unchanged; so do successes. Headers (`Allow`, `Retry-After`) are kept.
+pub async fn every_error_is_a_problem(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes() == PROBLEM_JSON.as_bytes());
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let is_text = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/plain"));
+    let mut problem = Problem::of_status(status);
+    if is_text
+        && let Ok(bytes) = axum::body::to_bytes(body, FOREIGN_DETAIL_BYTES_MAX).await
+        && !bytes.is_empty()
+    {
+        problem = problem.detail(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    let mut replaced = problem.into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replaced.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    replaced
 }
 
 /// The status of a refusal by the domain: who must act decides it.
@@ -218,3 +282,54 @@ impl From<HandleError> for Problem {
 
 /// The result type of handlers.
 pub type ApiResult<T> = Result<T, Problem>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn plain_error_answers_become_problems_and_keep_their_headers() {
+        let plain = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET,HEAD")],
+            "method not allowed here",
+        )
+            .into_response();
+        let response = every_error_is_a_problem(plain).await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(|v| v.as_bytes()),
+            Some(PROBLEM_JSON.as_bytes())
+        );
+        assert_eq!(
+            response.headers().get(header::ALLOW).map(|v| v.as_bytes()),
+            Some(&b"GET,HEAD"[..])
+        );
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap_or_default();
+        let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        assert_eq!(problem["type"], "/problems/method-not-allowed");
+        assert_eq!(problem["status"], 405);
+        assert_eq!(problem["detail"], "method not allowed here");
+    }
+
+    #[tokio::test]
+    async fn successes_and_problems_pass_unchanged() {
+        let ok = every_error_is_a_problem((StatusCode::OK, "fine").into_response()).await;
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert!(
+            ok.headers().get(header::CONTENT_TYPE).map(|v| v.as_bytes())
+                != Some(PROBLEM_JSON.as_bytes())
+        );
+        let problem = every_error_is_a_problem(Problem::forbidden().into_response()).await;
+        let bytes = axum::body::to_bytes(problem.into_body(), 4096)
+            .await
+            .unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        assert_eq!(value["rule"], "forbidden");
+    }
+}

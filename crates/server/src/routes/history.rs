@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query as QueryParams, State};
+use axum::extract::{Query as QueryParams, State};
 use axum::response::Response;
 use domain::{CustomerId, PartnerId, UserId};
 use projections::View;
@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Caller;
+use crate::params::PathParam;
 use crate::policy::{Party, Visible, history_scope};
 use crate::problem::{ApiResult, Problem};
 use crate::routes::queries::{ReadParams, positioned, view_problem, wait_min_position};
@@ -64,7 +65,7 @@ fn resolve(now: &View<'_>, target: &str) -> Option<(Party, String)> {
 pub async fn history(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
-    Path(target): Path<String>,
+    PathParam(target): PathParam<String>,
     params: Result<QueryParams<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
     let QueryParams(mut params) =

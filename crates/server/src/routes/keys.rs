@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::{Caller, KeyKind, Principal, keys::KeyError};
 use crate::body::JsonBody;
+use crate::params::PathParam;
 use crate::problem::{ApiResult, Problem};
 
 /// The body of `POST /v1/keys`.
@@ -72,7 +73,7 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
 ) -> ApiResult<StatusCode> {
     operator_only(&caller)?;
     if state.keys.revoke(id).map_err(key_problem)? {

@@ -38,6 +38,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/v1/keys", post(keys::issue).get(keys::list))
         .route("/v1/keys/{id}", delete(keys::revoke))
         .fallback(|| async { Problem::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
 }
 
 /// The development directory's routes (`serve --dev-directory`, loopback only).

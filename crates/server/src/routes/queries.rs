@@ -6,13 +6,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query as QueryParams, State};
+use axum::extract::{Query as QueryParams, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use projections::{AsOf, QueryError};
 
 use crate::AppState;
 use crate::auth::Caller;
+use crate::params::PathParam;
 use crate::policy::query_scope;
 use crate::problem::{ApiResult, Problem};
 use crate::query::{Query, QueryFailure, parse_as_of, run};
@@ -118,7 +119,7 @@ pub fn positioned(value: serde_json::Value, position: Option<u64>) -> Response {
 pub async fn query(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
-    Path(what): Path<String>,
+    PathParam(what): PathParam<String>,
     params: Result<QueryParams<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
     let QueryParams(mut params) =
