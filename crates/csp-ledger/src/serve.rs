@@ -35,6 +35,9 @@ pub struct ServeArgs {
     /// Minutes a session token lasts.
     #[arg(long, default_value_t = 60)]
     pub session_minutes: u64,
+    /// Most HTTP connections served at once; more wait in the listen backlog.
+    #[arg(long, default_value_t = 4096)]
+    pub connections_max: usize,
     /// Trust this OpenID Connect issuer's tokens as directory proof of a tenant and its
     /// global admin (repeatable). May contain `{tenantid}`, as Entra ID's multi-tenant
     /// issuer `https://login.microsoftonline.com/{tenantid}/v2.0` does; it must then match
@@ -319,6 +322,7 @@ pub async fn run(data: &DataDir, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = ServerConfig {
         sse_heartbeat: std::time::Duration::from_secs(args.heartbeat_seconds.max(1)),
         session_ttl: std::time::Duration::from_secs(args.session_minutes.max(1) * 60),
+        connections_max: args.connections_max.max(1),
         ..ServerConfig::default()
     };
     let (stop_sender, stop_receiver) = watch::channel(false);

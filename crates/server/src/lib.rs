@@ -53,6 +53,17 @@ pub struct ServerConfig {
     pub header_bytes_max: usize,
     /// Most header fields in one request; more is refused with a `431` problem.
     pub headers_max: usize,
+    /// How long a connection may take to send a request's header, counted from when the
+    /// server starts waiting for it (an idle kept-alive connection included); then the
+    /// connection is closed. Stops clients that open connections and send nothing, or a
+    /// byte at a time.
+    pub header_read_timeout: Duration,
+    /// How long a request's body may take to arrive once its header has; then the request
+    /// is refused with a `408` problem and the connection closed.
+    pub body_read_timeout: Duration,
+    /// Most connections served at once. Further connections wait in the listener's
+    /// backlog until one closes.
+    pub connections_max: usize,
     /// How long a session token lasts.
     pub session_ttl: Duration,
     /// Most sessions open at once.
@@ -81,6 +92,9 @@ impl Default for ServerConfig {
             body_bytes_max: 64 * 1024,
             header_bytes_max: 16 * 1024,
             headers_max: 64,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            connections_max: 4096,
             session_ttl: Duration::from_secs(3600),
             sessions_max: 100_000,
             sign_in_failures_max: 5,
@@ -276,12 +290,77 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// Serves the API on `listener` until `shutdown` completes, then stops taking connections,
 /// ends the event feeds and waits for requests in flight: a command whose response was
 /// sent is durable, and one in flight completes before the server returns.
+///
+/// Each connection is HTTP/1.1 with the header read timeout of [`ServerConfig`]; at most
+/// `connections_max` are served at once (the next is accepted when one closes). Handlers
+/// see the client's address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+
+    let config = state.config.clone();
+    let router = router(state);
+    let connections = Arc::new(tokio::sync::Semaphore::new(config.connections_max.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        // hyper's own limits sit above the configured ones, so that a request a little
+        // over them meets the router's 431 problem; past these hyper answers a bare 431
+        // itself, having read no more than this much.
+        .max_buf_size((config.header_bytes_max * 4).max(HYPER_BUFFER_BYTES_MIN))
+        .max_headers(config.headers_max * 2);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // The permit is taken before accepting, so that past the bound connections wait in
+        // the kernel's backlog rather than in memory here.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(remote));
+            let mut router = router.clone();
+            async move { tower_service::Service::call(&mut router, request).await }
+        });
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                // Timeouts and clients that vanish end here; nothing the server must act on.
+                tracing::debug!(%error, %remote, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
+
+/// The smallest read buffer hyper accepts.
+const HYPER_BUFFER_BYTES_MIN: usize = 8192;
+
+/// How long to wait after a failed `accept` before the next.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);

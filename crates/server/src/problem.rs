@@ -161,7 +161,7 @@ impl IntoResponse for Problem {
         {
             headers.insert(header::RETRY_AFTER, value);
         }
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
+        if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::REQUEST_TIMEOUT {
             // The rest of the body was never read, so this connection cannot carry another
             // request: say so, or a client that pools connections sends its next request
             // into one the server is closing.
