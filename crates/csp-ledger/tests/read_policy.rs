@@ -190,6 +190,7 @@ async fn world() -> (tempfile::TempDir, World) {
             "provider_id": world.id("tailspin"), "reseller_partner_number": world.id("fabrikam-number")})))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    world.server.caught_up().await;
     (dir, world)
 }
 

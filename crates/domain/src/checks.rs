@@ -1,8 +1,9 @@
-//! Small input checks shared by the aggregates: required and bounded texts, the webmail list.
+//! Small input checks shared by the aggregates: required and bounded texts, assigned
+//! countries, the webmail list.
 
 use crate::commands::limits::{NAME_LENGTH_MAX, TEXT_LENGTH_MAX};
 use crate::context::Context;
-use crate::ids::{Email, SecretHash};
+use crate::ids::{Country, Email, SecretHash};
 use crate::rejection::Rejection;
 
 /// Web-based mail domains refused for a primary contact (SPEC §2.1.3). This is data: an
@@ -60,7 +61,21 @@ fn bounded(field: &'static str, text: &str, max: usize, required: bool) -> Resul
     if text.len() > max {
         return Err(Rejection::FieldTooLong { field, max });
     }
+    // Control characters (a NUL, an escape sequence, a carriage return that rewrites a line
+    // of a report) have no place in a name or a note a person typed.
+    if text.chars().any(char::is_control) {
+        return Err(Rejection::ControlCharacter { field });
+    }
     Ok(())
+}
+
+/// A country that ISO 3166-1 assigns today.
+pub(crate) fn country(field: &'static str, country: Country) -> Result<(), Rejection> {
+    if country.is_assigned() {
+        Ok(())
+    } else {
+        Err(Rejection::CountryUnknown { field, country })
+    }
 }
 
 /// A list length within bounds.

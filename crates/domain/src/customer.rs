@@ -188,6 +188,7 @@ pub(crate) fn import(
         .ok_or(Rejection::PartnerNotAuthorized(reseller.id))?;
     checks::name("company_name", &command.customer.company_name)?;
     checks::name("primary_domain", &command.customer.primary_domain)?;
+    checks::country("customer.country", command.customer.country)?;
     if reseller.tenant_id == command.customer.tenant_id {
         return Err(Rejection::CustomerIsPartnerItself(reseller.id));
     }

@@ -188,6 +188,7 @@ pub(crate) fn accept(
     }
     checks::name("company_name", &command.company_name)?;
     checks::name("primary_domain", &command.primary_domain)?;
+    checks::country("country", command.country)?;
     let existing = state.customer_by_tenant(tenant_id);
     let (customer_id, customer) = match existing {
         Some(customer) => (customer.id, customer.profile.clone()),

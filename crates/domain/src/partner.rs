@@ -420,6 +420,7 @@ pub(crate) fn start_enrollment(
     };
     checks::name("organization_name", &command.organization_name)?;
     checks::name("name", name)?;
+    checks::country("tenant_country", command.tenant_country)?;
     tenant_free(state, *tenant_id)?;
     email_free(state, email)?;
     let partner_id = PartnerId(ctx.new_id);
@@ -459,6 +460,7 @@ pub(crate) fn record_mpn_profiles(
     )?;
     for profile in &command.profiles {
         checks::name("organization_name", &profile.organization_name)?;
+        checks::country("profiles.country", profile.country)?;
     }
     Ok(decision(
         state,
@@ -800,6 +802,10 @@ pub(crate) fn onboard_provider(
         0,
         limits::COUNTRIES_MAX,
     )?;
+    checks::country("tenant_country", command.tenant_country)?;
+    for country in &command.countries_served {
+        checks::country("countries_served", *country)?;
+    }
     check_support(&command.support)?;
     tenant_free(state, command.tenant_id)?;
     number_free(state, &command.partner_number, None)?;

@@ -138,6 +138,20 @@ pub enum Rejection {
         /// The limit.
         max: usize,
     },
+    /// A text holds a control character.
+    #[error("{field} holds a control character")]
+    ControlCharacter {
+        /// The field.
+        field: &'static str,
+    },
+    /// A country code that ISO 3166-1 does not assign.
+    #[error("{field}: {country} is not an ISO 3166-1 country code")]
+    CountryUnknown {
+        /// The field.
+        field: &'static str,
+        /// The code given.
+        country: Country,
+    },
     /// A list or number is outside its bounds.
     #[error("{field} must be between {min} and {max}")]
     OutOfRange {
@@ -441,6 +455,8 @@ impl Rejection {
         match self {
             Rejection::FieldRequired { .. } => "field-required",
             Rejection::FieldTooLong { .. } => "field-too-long",
+            Rejection::ControlCharacter { .. } => "control-character",
+            Rejection::CountryUnknown { .. } => "country-unknown",
             Rejection::OutOfRange { .. } => "out-of-range",
             Rejection::ConsentRequired => "consent-required",
             Rejection::SecretHashMissing => "secret-hash-missing",
@@ -516,6 +532,8 @@ impl Rejection {
         match self {
             Rejection::FieldRequired { .. }
             | Rejection::FieldTooLong { .. }
+            | Rejection::ControlCharacter { .. }
+            | Rejection::CountryUnknown { .. }
             | Rejection::OutOfRange { .. }
             | Rejection::ConsentRequired
             | Rejection::SecretHashMissing => Invalid,

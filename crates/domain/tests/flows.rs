@@ -171,6 +171,106 @@ fn the_seed_story() {
 // ---------------------------------------------------------------- enrollment refusals
 
 #[test]
+fn countries_that_iso_does_not_assign_are_refused() {
+    let mut w = World::new();
+    // Shape-valid codes that name no country: user-assigned, reserved, withdrawn.
+    for code in ["ZZ", "XK", "UK", "EU", "AN"] {
+        let tenant = w.tenant();
+        let admin = Actor::TenantAdmin {
+            tenant_id: tenant,
+            email: email("admin@nowhere.example"),
+            name: "Admin".into(),
+        };
+        let refusal = w.refused(
+            admin,
+            StartEnrollment {
+                organization_name: "Nowhere".into(),
+                tenant_country: country(code),
+            },
+            "country-unknown",
+        );
+        assert!(refusal.to_string().contains(code), "{refusal}");
+    }
+    let (partner_id, ..) = w.start_enrollment("Contoso", "US");
+    w.refused(
+        Actor::System,
+        RecordMpnProfiles {
+            partner_id,
+            profiles: vec![MpnProfile {
+                partner_number: PartnerNumber::parse("4999999").unwrap(),
+                organization_name: "Contoso".into(),
+                country: country("QQ"),
+                active: true,
+            }],
+        },
+        "country-unknown",
+    );
+    let provider = w.provider("Northwind", &["US"]);
+    let mut onboard = OnboardProvider {
+        tenant_id: w.tenant(),
+        tenant_country: country("CA"),
+        partner_number: PartnerNumber::parse("1999999").unwrap(),
+        legal_name: "Tailspin".into(),
+        countries_served: vec![country("US"), country("XX")],
+        support: support(),
+        first_admin: NewUser {
+            full_name: "Tailspin Admin".into(),
+            email: email("admin@tailspin.example"),
+        },
+    };
+    w.refused(Actor::Operator, onboard.clone(), "country-unknown");
+    onboard.countries_served = vec![country("US"), country("AX")];
+    w.operator(onboard);
+
+    let reseller = w.reseller("Contoso", "US");
+    w.partner_up(&provider, &reseller);
+    let (invitation, token) = w.invite(reseller.admin, &reseller, None);
+    let tenant = w.tenant();
+    w.refused(
+        customer_admin(tenant, Some(&token)),
+        w.accept_command(invitation, "ZZ"),
+        "country-unknown",
+    );
+}
+
+#[test]
+fn texts_refuse_control_characters() {
+    let mut w = World::new();
+    for name in [
+        "Contoso\u{0}",
+        "Contoso\u{1b}[31m",
+        "Contoso\r\nApproved",
+        "Con\u{7f}toso",
+    ] {
+        let tenant = w.tenant();
+        let admin = Actor::TenantAdmin {
+            tenant_id: tenant,
+            email: email("admin@contoso.example"),
+            name: "Admin".into(),
+        };
+        w.refused(
+            admin,
+            StartEnrollment {
+                organization_name: name.into(),
+                tenant_country: country("US"),
+            },
+            "control-character",
+        );
+    }
+    let (partner_id, _, admin, _) = w.start_enrollment("Contoso", "US");
+    let mut profile = w.legal_profile("US", "pat@contoso.example");
+    profile.address.region = Some("WA\u{8}\u{8}OR".into());
+    w.refused(
+        admin,
+        SubmitLegalProfile {
+            partner_id,
+            profile,
+        },
+        "control-character",
+    );
+}
+
+#[test]
 fn webmail_primary_contact_is_refused() {
     let mut w = World::new();
     let (partner_id, _, admin, _) = w.start_enrollment("Contoso", "US");

@@ -160,6 +160,19 @@ impl Server {
         body["log_head"].as_u64()
     }
 
+    /// Waits until the read models have applied the log's head, so that what a test reads
+    /// next reflects every command it sent (reads are eventually consistent).
+    pub async fn caught_up(&self) {
+        for _ in 0..1000 {
+            let (status, _) = self.call(Method::GET, "/readyz", None, None).await;
+            if status == StatusCode::OK {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the read models did not reach the log head within 10 s");
+    }
+
     /// Signs in; returns the session JSON.
     pub async fn sign_in(&self, email: &str, password: &str) -> (StatusCode, Value) {
         self.call(
