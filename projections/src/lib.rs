@@ -53,6 +53,6 @@ pub use query::{
     View, tier_name,
 };
 pub use runner::{
-    Progress, ProjectionsHandle, REBUILD_PAGE_EVENTS, Runner, RunnerConfig, RunnerError, WaitError,
-    catch_up, rebuild, resume,
+    PassedOver, Progress, ProjectionsHandle, REBUILD_PAGE_EVENTS, Runner, RunnerConfig,
+    RunnerError, WaitError, catch_up, rebuild, resume,
 };

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use store::{
-    Direction, EventFilter, EventStore, Position, ReadFrom, StoreError, SubscribeFrom,
-    SubscriptionItem,
+    Direction, EventFilter, EventStore, Position, ReadFrom, RecordedEvent, StoreError,
+    SubscribeFrom, SubscriptionItem,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -111,7 +111,8 @@ impl Progress {
 }
 
 /// Applies the log to `projections` from just after its position up to the head as read,
-/// page by page, reporting progress after each page.
+/// page by page, reporting progress after each page. Foreign and unreadable events are
+/// passed over (and logged), as [`PassedOver::apply`] does.
 pub async fn catch_up(
     store: &dyn EventStore,
     projections: &mut Projections,
@@ -134,6 +135,7 @@ pub async fn catch_up(
         projections.reserve(usize::try_from(total).unwrap_or(0).min(RESERVE_EVENTS_MAX));
     }
     let mut done = 0u64;
+    let mut passed_over = PassedOver::default();
     loop {
         let page = store
             .read_all(from, Direction::Forwards, REBUILD_PAGE_EVENTS)
@@ -142,7 +144,7 @@ pub async fn catch_up(
             break;
         };
         from = ReadFrom::At(last.position.0 + 1);
-        projections.apply_all(&page)?;
+        passed_over.apply(projections, &page)?;
         done += page.len() as u64;
         progress(&Progress::new(done, total, started));
     }
@@ -220,8 +222,77 @@ impl Default for RunnerConfig {
 /// What readers see of the runner's progress.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Reached {
+    /// The last position applied or passed over.
     position: Option<u64>,
     stopped: Option<String>,
+    passed_over: PassedOver,
+}
+
+/// Events the read models passed over instead of applying, since this process started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassedOver {
+    /// Events of streams that are not the ledger's (another application's, in a shared
+    /// store).
+    pub foreign: u64,
+    /// Events of the ledger's streams that this code cannot read; each is logged with its
+    /// position (and reported by the write model and `verify`).
+    pub unreadable: u64,
+    /// The position of the last event passed over.
+    pub last: Option<u64>,
+}
+
+impl PassedOver {
+    /// Applies `events` in log order, passing over foreign and unreadable ones (logged);
+    /// any other error stops, with every event before it applied.
+    pub fn apply(
+        &mut self,
+        projections: &mut Projections,
+        events: &[RecordedEvent],
+    ) -> Result<(), ApplyError> {
+        let mut rest = events;
+        while !rest.is_empty() {
+            let run = rest
+                .iter()
+                .position(|event| !domain::streams::is_ledger_stream(event.stream.as_str()))
+                .unwrap_or(rest.len());
+            match projections.apply_all(&rest[..run]) {
+                Ok(()) => {
+                    let Some(foreign) = rest.get(run) else {
+                        return Ok(());
+                    };
+                    self.foreign += 1;
+                    self.last = Some(foreign.position.0);
+                    rest = &rest[run + 1..];
+                }
+                Err(ApplyError::Undecodable { position, reason }) => {
+                    let index = rest
+                        .iter()
+                        .position(|event| event.position.0 == position)
+                        .ok_or(ApplyError::Undecodable {
+                            position,
+                            reason: reason.clone(),
+                        })?;
+                    tracing::warn!(
+                        position,
+                        stream = rest[index].stream.as_str(),
+                        event_type = %rest[index].event_type,
+                        %reason,
+                        "the read models pass over an event they cannot read"
+                    );
+                    self.unreadable += 1;
+                    self.last = Some(position);
+                    rest = &rest[index + 1..];
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
+    }
+
+    /// The position reached: the later of the last applied and the last passed over.
+    pub fn reached(&self, projections: &Projections) -> Option<u64> {
+        projections.position().max(self.last)
+    }
 }
 
 struct Shared {
@@ -242,6 +313,7 @@ impl ProjectionsHandle {
         let (reached, _) = watch::channel(Reached {
             position,
             stopped: None,
+            passed_over: PassedOver::default(),
         });
         ProjectionsHandle {
             shared: Arc::new(Shared {
@@ -261,9 +333,14 @@ impl ProjectionsHandle {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The last position applied.
+    /// The last position applied or passed over.
     pub fn position(&self) -> Option<u64> {
         self.shared.reached.borrow().position
+    }
+
+    /// What the runner passed over instead of applying.
+    pub fn passed_over(&self) -> PassedOver {
+        self.shared.reached.borrow().passed_over
     }
 
     /// Waits until the read models have applied `min_position` (the consistency token of
@@ -296,10 +373,11 @@ impl ProjectionsHandle {
         }
     }
 
-    fn publish(&self, position: Option<u64>) {
-        self.shared
-            .reached
-            .send_modify(|reached| reached.position = position);
+    fn publish(&self, position: Option<u64>, passed_over: PassedOver) {
+        self.shared.reached.send_modify(|reached| {
+            reached.position = position;
+            reached.passed_over = passed_over;
+        });
     }
 
     fn stop(&self, reason: String) {
@@ -401,7 +479,9 @@ async fn follow(
 ) -> Result<(), RunnerError> {
     let batch_max = config.batch_events_max.max(1);
     let mut since_checkpoint = 0u64;
+    let mut passed_over = handle.passed_over();
     let mut batch = Vec::with_capacity(batch_max);
+    let mut events = Vec::with_capacity(batch_max);
     loop {
         let Some(first) = subscription.next().await else {
             return Ok(());
@@ -417,18 +497,18 @@ async fn follow(
         let mut caught_up = false;
         let position = {
             let mut projections = handle.write();
+            events.clear();
             for item in batch.drain(..) {
                 match item {
-                    SubscriptionItem::Event(recorded) => {
-                        projections.apply(&recorded)?;
-                        since_checkpoint += 1;
-                    }
+                    SubscriptionItem::Event(recorded) => events.push(recorded),
                     SubscriptionItem::CaughtUp { .. } => caught_up = true,
                 }
             }
-            projections.position()
+            since_checkpoint += events.len() as u64;
+            passed_over.apply(&mut projections, &events)?;
+            passed_over.reached(&projections)
         };
-        handle.publish(position);
+        handle.publish(position, passed_over);
         if let Some(path) = &config.checkpoint_path
             && since_checkpoint > 0
             && (caught_up || since_checkpoint >= config.checkpoint_every_events)

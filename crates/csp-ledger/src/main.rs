@@ -257,7 +257,14 @@ impl DataDir {
 }
 
 fn verify(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
-    let report = filelog::verify_dir(data.log())
+    let mut faults = Vec::new();
+    let mut foreign = 0u64;
+    let report =
+        filelog::verify_dir_visiting(data.log(), |recorded| match handler::read_event(recorded) {
+            handler::LogEntry::Fault(fault) => faults.push(fault),
+            handler::LogEntry::Foreign => foreign += 1,
+            handler::LogEntry::Event(..) => {}
+        })
         .with_context(|| format!("verifying {}", data.log().display()))?;
     let chain = store::codec::chain_hex(&report.chain);
     if json {
@@ -277,6 +284,8 @@ fn verify(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
                 "last_position": report.last_position.map(|p| p.0),
                 "chain": chain,
                 "damage": damage,
+                "unreadable": faults.iter().map(server::fault_json).collect::<Vec<_>>(),
+                "foreign_events": foreign,
             })
         );
     } else if let Some(damage) = &report.damage {
@@ -294,6 +303,19 @@ fn verify(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
                 .map_or("(empty)".to_string(), |p| p.to_string())
         );
         println!("chain value {chain}");
+    }
+    if !json {
+        // The log is intact either way: these are records this binary cannot read, which
+        // the ledger passes over (and refuses commands on their streams).
+        for fault in &faults {
+            println!(
+                "unreadable event at position {} in {} ({} v{}): {}",
+                fault.position, fault.stream, fault.event_type, fault.schema_version, fault.reason
+            );
+        }
+        if foreign > 0 {
+            println!("{foreign} events of other streams passed over");
+        }
     }
     Ok(if report.damage.is_none() {
         ExitCode::SUCCESS

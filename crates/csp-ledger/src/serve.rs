@@ -191,7 +191,17 @@ async fn start_kurrentdb_protocol(
         .with_context(|| format!("listening on {address} for the KurrentDB protocol"))?;
     let bound = listener.local_addr()?;
     println!("csp-ledger kurrentdb protocol on {bound}");
-    let config = kurrentdb::protocol::ProtocolConfig { auth, tls: None };
+    let append_check = kurrentdb::protocol::AppendCheck::new(|stream, proposed| {
+        proposed
+            .into_iter()
+            .map(|p| handler::admit_asserted(stream.as_str(), p.event, p.enveloped, KURRENTDB_DOOR))
+            .collect()
+    });
+    let config = kurrentdb::protocol::ProtocolConfig {
+        auth,
+        append_check,
+        tls: None,
+    };
     let shutdown = async move {
         while !*stop.borrow() {
             if stop.changed().await.is_err() {
@@ -205,6 +215,10 @@ async fn start_kurrentdb_protocol(
         }
     })))
 }
+
+/// How the door's appends record their actor's proof: asserted by this path.
+#[cfg(feature = "kurrentdb")]
+const KURRENTDB_DOOR: &str = "kurrentdb-door";
 
 /// Compares two secrets in time independent of where they differ.
 #[cfg(feature = "kurrentdb")]

@@ -130,12 +130,56 @@ async fn official_client_reads_with_an_auditor_key_and_appends_only_as_store_adm
         kurrentdb::KurrentStoreConfig::default(),
     )
     .unwrap();
+    // What the ledger cannot read is refused before anything is written: an unknown type,
+    // a payload that does not decode, a foreign actor, a stream that is not the ledger's.
+    let unknown = NewEvent {
+        event_type: "Happened".into(),
+        ..event.clone()
+    };
+    let garbled = NewEvent {
+        payload: vec![0xc1],
+        ..event.clone()
+    };
+    let foreign_actor = NewEvent {
+        actor: "kurrentdb:admin".into(),
+        ..event.clone()
+    };
+    let elsewhere = StreamName::new("billing-2026").unwrap();
+    for (stream, proposed) in [
+        (&stream, unknown),
+        (&stream, garbled),
+        (&stream, foreign_actor),
+        (&elsewhere, event.clone()),
+    ] {
+        let refused = admin
+            .append(stream, ExpectedRevision::Any, vec![proposed])
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("refused"), "{refused}");
+    }
+    assert_eq!(
+        reader.head().await.unwrap().unwrap(),
+        events.last().unwrap().position,
+        "nothing was appended"
+    );
     admin
         .append(&stream, ExpectedRevision::NoStream, vec![event])
         .await
         .unwrap();
     let head = reader.head().await.unwrap().unwrap();
     assert_eq!(head.0, events.last().unwrap().position.0 + 1);
+    // Recorded as what it is: the actor it names, asserted by the door, not proven.
+    let migrated = reader
+        .read_all(ReadFrom::At(head.0), Direction::Forwards, 1)
+        .await
+        .unwrap();
+    let actor: serde_json::Value = serde_json::from_str(&migrated[0].actor).unwrap();
+    assert_eq!(actor["kind"], "operator", "{actor}");
+    assert_eq!(
+        actor["proven_by"],
+        serde_json::json!({"method": "asserted", "by": "kurrentdb-door"}),
+        "{actor}"
+    );
     // The server's own read models took the migrated event in.
     let ready = http
         .get(format!("{base}/readyz"))

@@ -39,3 +39,10 @@ pub const PREFIXES: [&str; 5] = [
     "customer-",
     "order-",
 ];
+
+/// Whether `stream` is one of the ledger's own (it starts with one of [`PREFIXES`]). Every
+/// other stream of a shared store belongs to someone else: the write model and the read
+/// models pass over its events.
+pub fn is_ledger_stream(stream: &str) -> bool {
+    PREFIXES.iter().any(|prefix| stream.starts_with(prefix))
+}

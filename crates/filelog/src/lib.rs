@@ -377,12 +377,32 @@ pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport, StoreError> {
     verify_log(&format::log_dir(dir.as_ref()), None)
 }
 
+/// [`verify_dir`], handing each intact record to `visit` in log order as it is checked (an
+/// auditor's further checks: which events this code can read).
+pub fn verify_dir_visiting(
+    dir: impl AsRef<Path>,
+    mut visit: impl FnMut(&RecordedEvent),
+) -> Result<VerifyReport, StoreError> {
+    verify_log_visiting(&format::log_dir(dir.as_ref()), None, &mut |record| {
+        visit(&store::codec::decode_body(record.body)?);
+        Ok(())
+    })
+}
+
 fn verify_log(log_dir: &Path, records_max: Option<u64>) -> Result<VerifyReport, StoreError> {
+    verify_log_visiting(log_dir, records_max, &mut |_| Ok(()))
+}
+
+fn verify_log_visiting(
+    log_dir: &Path,
+    records_max: Option<u64>,
+    visit: &mut dyn FnMut(scan::RecordView<'_>) -> Result<(), String>,
+) -> Result<VerifyReport, StoreError> {
     let options = ScanOptions {
         check_chain: true,
         records_max,
     };
-    let outcome = scan::scan(log_dir, &options, |_| Ok(()))?;
+    let outcome = scan::scan(log_dir, &options, visit)?;
     let damage = outcome.stop.map(|stop| {
         let mut damage = stop.damage;
         if stop.torn_tail {

@@ -37,6 +37,8 @@ pub(crate) struct RecordView<'a> {
     pub frame_len: u32,
     /// The body's fields the index needs.
     pub fields: format::BodyFields<'a>,
+    /// The whole canonical body.
+    pub body: &'a [u8],
 }
 
 /// A segment file the scan read.
@@ -386,6 +388,7 @@ fn check_chunk(
                     offset: framed.file_offset + offset as u64,
                     frame_len: frame_len as u32,
                     fields,
+                    body: frame.body,
                 })
             })
             .err();

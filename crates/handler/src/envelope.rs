@@ -75,3 +75,44 @@ pub fn decode(recorded: &RecordedEvent) -> Result<(EventMeta, Event), HandleErro
     };
     Ok((meta, event))
 }
+
+/// Checks an event proposed outside the command path (the KurrentDB door's store-admin
+/// appends) before anything is written, and returns it as it is to be recorded. Refused:
+/// a stream that is not the ledger's, an unknown type, a version other than the current
+/// one, a payload that does not decode, an actor that is not the ledger's actor JSON.
+/// The actor is recorded as asserted `by` the path it came in by (`enveloped` false: the
+/// proposer named none, so it is the operator, who holds the store-admin key), since
+/// nothing here proves who it names.
+pub fn admit_asserted(
+    stream: &str,
+    mut event: NewEvent,
+    enveloped: bool,
+    by: &str,
+) -> Result<NewEvent, String> {
+    if !domain::streams::is_ledger_stream(stream) {
+        return Err(format!(
+            "stream {stream:?} is not one of the ledger's (their names start with {})",
+            domain::streams::PREFIXES.join(", ")
+        ));
+    }
+    let current = domain::current_version(&event.event_type)
+        .ok_or_else(|| format!("unknown event type {:?}", event.event_type))?;
+    if event.schema_version != current {
+        return Err(format!(
+            "{} is at version {current} here, not {}",
+            event.event_type, event.schema_version
+        ));
+    }
+    Event::decode(&event.event_type, event.schema_version, &event.payload)
+        .map_err(|error| format!("{}: {error}", event.event_type))?;
+    let actor = if enveloped {
+        serde_json::from_str::<ActorRecord>(&event.actor)
+            .map_err(|error| format!("actor {:?} is not the ledger's actor: {error}", event.actor))?
+            .actor
+    } else {
+        Actor::Operator
+    };
+    event.actor = actor_text(&actor, &Proof::Asserted { by: by.to_string() })
+        .map_err(|error| error.to_string())?;
+    Ok(event)
+}

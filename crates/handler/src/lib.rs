@@ -26,7 +26,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use envelope::{actor_text, decode};
+pub use envelope::{actor_text, admit_asserted, decode};
 
 /// Events read per page while catching up the write model.
 const CATCH_UP_PAGE_EVENTS: usize = 4096;
@@ -137,6 +137,19 @@ pub enum HandleError {
         /// Why.
         reason: String,
     },
+    /// The command's stream holds an event this code cannot read, so its state is unknown:
+    /// deciding on it would be a guess.
+    #[error(
+        "stream {stream} holds an event this ledger cannot read (position {position}: {reason}); commands on it are refused"
+    )]
+    StreamUnreadable {
+        /// The stream.
+        stream: String,
+        /// The first unreadable event's position.
+        position: u64,
+        /// Why it cannot be read.
+        reason: String,
+    },
     /// An event or actor could not be encoded.
     #[error("encoding failed: {0}")]
     Encoding(String),
@@ -155,9 +168,35 @@ struct WriteModel {
     state: LedgerState,
     /// The next position to read.
     next: ReadFrom,
-    /// The position of the last event applied.
+    /// The position of the last event applied or passed over.
     head: Option<Position>,
     recorded: HashMap<Uuid, RecordedCommand>,
+    /// Events of the ledger's streams that this code cannot read, in log order.
+    faults: Vec<Fault>,
+    /// Streams holding a fault, with the first: their state is unknown past it.
+    unreadable: HashMap<String, usize>,
+    /// Events of other streams passed over (another application's, in a shared store).
+    foreign: u64,
+}
+
+/// An event in one of the ledger's streams that this code cannot read (an unknown type, a
+/// payload or actor that does not decode, a schema version newer than this binary's). The
+/// write model passes over it explicitly and refuses commands on its stream; the read models
+/// pass over it too. Never skipped silently, never a stop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// Where it is in the log.
+    pub position: Position,
+    /// Its stream.
+    pub stream: String,
+    /// The type it claims.
+    pub event_type: String,
+    /// The schema version it claims.
+    pub schema_version: u16,
+    /// Written by a newer csp-ledger (a known type at a version above this binary's).
+    pub newer_schema: bool,
+    /// What the decoder said.
+    pub reason: String,
 }
 
 /// Where a recorded command's events are; the events themselves stay in the log.
@@ -195,6 +234,9 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 next: ReadFrom::Start,
                 head: None,
                 recorded: HashMap::new(),
+                faults: Vec::new(),
+                unreadable: HashMap::new(),
+                foreign: 0,
             }),
         };
         {
@@ -228,6 +270,14 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         let mut model = self.model.lock().await;
         self.catch_up(&mut model).await?;
         Ok((read(&model.state), model.head))
+    }
+
+    /// The unreadable events of the ledger's streams found so far (the whole log is read at
+    /// start), and how many events of other streams were passed over.
+    pub async fn faults(&self) -> Result<(Vec<Fault>, u64), HandleError> {
+        let mut model = self.model.lock().await;
+        self.catch_up(&mut model).await?;
+        Ok((model.faults.clone(), model.foreign))
     }
 
     /// Decides and records a command.
@@ -297,6 +347,14 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 secret_hash: token.as_deref().map(|t| SecretHash::of(t.as_bytes())),
             };
             let decision = domain::decide(&model.state, &request.command, &context)?;
+            if let Some(&index) = model.unreadable.get(&decision.stream) {
+                let fault = &model.faults[index];
+                return Err(HandleError::StreamUnreadable {
+                    stream: decision.stream,
+                    position: fault.position.0,
+                    reason: fault.reason.clone(),
+                });
+            }
             before_append(&decision)?;
             let mut secrets: Vec<IssuedSecret> =
                 token.into_iter().map(IssuedSecret::LinkToken).collect();
@@ -412,30 +470,105 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         })
     }
 
+    /// Applies the log's new events. Each event moves the model's position only once it is
+    /// applied, or passed over as foreign or as a [`Fault`]: nothing is skipped unseen.
     async fn catch_up(&self, model: &mut WriteModel) -> Result<(), HandleError> {
         loop {
             let page = self
                 .store
                 .read_all(model.next, Direction::Forwards, CATCH_UP_PAGE_EVENTS)
                 .await?;
-            let Some(last) = page.last() else {
+            if page.is_empty() {
                 return Ok(());
-            };
-            model.next = ReadFrom::At(last.position.0 + 1);
-            model.head = Some(last.position);
-            for recorded in &page {
-                let (meta, event) = envelope::decode(recorded)?;
-                model.state.evolve(&meta, &event);
-                let entry = model
-                    .recorded
-                    .entry(recorded.command_id)
-                    .or_insert_with(|| RecordedCommand {
-                        stream: meta.stream.clone(),
-                        first_revision: recorded.revision,
-                        revision: recorded.revision,
-                    });
-                entry.revision = recorded.revision;
             }
+            for recorded in &page {
+                model.apply(recorded);
+                model.next = ReadFrom::At(recorded.position.0 + 1);
+                model.head = Some(recorded.position);
+            }
+        }
+    }
+}
+
+impl WriteModel {
+    fn apply(&mut self, recorded: &store::RecordedEvent) {
+        let stream = recorded.stream.as_str();
+        let entry = read_event(recorded);
+        if matches!(entry, LogEntry::Foreign) {
+            self.foreign += 1;
+            return;
+        }
+        // A retry of the command gets its events back, or the fault: never a second
+        // decision.
+        self.recorded
+            .entry(recorded.command_id)
+            .or_insert_with(|| RecordedCommand {
+                stream: stream.to_string(),
+                first_revision: recorded.revision,
+                revision: recorded.revision,
+            })
+            .revision = recorded.revision;
+        match entry {
+            LogEntry::Event(meta, event) => self.state.evolve(&meta, &event),
+            LogEntry::Fault(fault) => {
+                tracing::warn!(
+                    position = fault.position.0,
+                    stream,
+                    event_type = %fault.event_type,
+                    reason = %fault.reason,
+                    "passing over an event this ledger cannot read; commands on its stream are refused"
+                );
+                self.unreadable
+                    .entry(stream.to_string())
+                    .or_insert(self.faults.len());
+                self.faults.push(fault);
+            }
+            LogEntry::Foreign => unreachable!("returned above"),
+        }
+    }
+}
+
+/// One record of the log as the ledger reads it.
+#[derive(Debug)]
+// Read one at a time and matched at once: boxing the common case would cost an allocation
+// per event of every catch-up.
+#[allow(clippy::large_enum_variant)]
+pub enum LogEntry {
+    /// In a stream that is not the ledger's: someone else's, passed over.
+    Foreign,
+    /// One of the ledger's events.
+    Event(domain::EventMeta, Event),
+    /// In one of the ledger's streams, but not readable by this code.
+    Fault(Fault),
+}
+
+/// Reads one record as the write model does: foreign, an event, or a [`Fault`].
+pub fn read_event(recorded: &store::RecordedEvent) -> LogEntry {
+    if !domain::streams::is_ledger_stream(recorded.stream.as_str()) {
+        return LogEntry::Foreign;
+    }
+    match envelope::decode(recorded) {
+        Ok((meta, event)) => LogEntry::Event(meta, event),
+        Err(error) => {
+            let newer_schema = domain::current_version(&recorded.event_type)
+                .is_some_and(|current| recorded.schema_version > current);
+            let reason = match error {
+                HandleError::Undecodable { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            let reason = if newer_schema {
+                format!("written by a newer csp-ledger ({reason})")
+            } else {
+                reason
+            };
+            LogEntry::Fault(Fault {
+                position: recorded.position,
+                stream: recorded.stream.as_str().to_string(),
+                event_type: recorded.event_type.clone(),
+                schema_version: recorded.schema_version,
+                newer_schema,
+                reason,
+            })
         }
     }
 }

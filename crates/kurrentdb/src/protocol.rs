@@ -178,11 +178,60 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// One event proposed through the door, before anything is written.
+#[derive(Clone, Debug)]
+pub struct Proposed {
+    /// The event as the door built it: the proposer's envelope metadata when it sent one,
+    /// otherwise the door's defaults (actor `kurrentdb:{user}`, the time of arrival).
+    pub event: NewEvent,
+    /// Whether the proposer sent envelope metadata (actor, ids, time) of its own.
+    pub enveloped: bool,
+}
+
+type AdmitFn = dyn Fn(&StreamName, Vec<Proposed>) -> Result<Vec<NewEvent>, String> + Send + Sync;
+
+/// What the door lets into the store: every append's events pass it, all together, before
+/// anything is written; a refusal refuses the whole append with `INVALID_ARGUMENT` and
+/// nothing is appended. The program that embeds the door states its own events' rules here
+/// (the ledger decodes each as a domain event and records how its actor was established).
+#[derive(Clone)]
+pub struct AppendCheck {
+    admit: Arc<AdmitFn>,
+}
+
+impl AppendCheck {
+    /// Uses `admit(stream, proposed)` for every append: the events to write, or why not.
+    pub fn new(
+        admit: impl Fn(&StreamName, Vec<Proposed>) -> Result<Vec<NewEvent>, String>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        Self {
+            admit: Arc::new(admit),
+        }
+    }
+
+    /// Every event as proposed: for a store that holds no domain of its own (this crate's
+    /// protocol tests).
+    pub fn any() -> Self {
+        Self::new(|_, proposed| Ok(proposed.into_iter().map(|p| p.event).collect()))
+    }
+
+    fn admit(&self, stream: &StreamName, proposed: Vec<Proposed>) -> Result<Vec<NewEvent>, Status> {
+        (self.admit)(stream, proposed).map_err(|reason| {
+            Status::invalid_argument(format!("refused, nothing appended: {reason}"))
+        })
+    }
+}
+
 /// Settings of the protocol server.
 #[derive(Clone)]
 pub struct ProtocolConfig {
     /// Who may do what.
     pub auth: ProtocolAuth,
+    /// What appends may write.
+    pub append_check: AppendCheck,
     /// Serve TLS with this certificate chain and private key (PEM); `None`: plain text, for
     /// loopback or behind a TLS terminator. Some official clients (Python's) send credentials
     /// only over TLS.
@@ -212,6 +261,7 @@ pub async fn serve(
     let streams = StreamsService {
         store,
         auth: config.auth.clone(),
+        append_check: config.append_check.clone(),
         chains,
         stop,
     };
@@ -434,6 +484,7 @@ impl ServerFeatures for FeaturesService {
 struct StreamsService {
     store: Arc<dyn EventStore>,
     auth: ProtocolAuth,
+    append_check: AppendCheck,
     chains: Arc<ChainIndex>,
     stop: watch::Receiver<bool>,
 }
@@ -528,6 +579,7 @@ impl Streams for StreamsService {
                 &actor,
             )?);
         }
+        let events = self.append_check.admit(&stream, events)?;
         let result = match self.store.append(&stream, expected, events).await {
             Ok(result) => append_resp::Result::Success(append_resp::Success {
                 current_revision_option: Some(
@@ -564,11 +616,12 @@ impl Streams for StreamsService {
         let actor = actor_of(&request);
         let mut requests = request.into_inner();
         let store = self.store.clone();
+        let check = self.append_check.clone();
         let (sender, receiver) = mpsc::channel(RESPONSE_BUFFER_ITEMS);
         tokio::spawn(async move {
             // Batches are collected per correlation id until `is_final`, then appended in
             // one store append, so a batch is all-or-nothing.
-            let mut pending: HashMap<Uuid, (Option<batch_append_req::Options>, Vec<NewEvent>)> =
+            let mut pending: HashMap<Uuid, (Option<batch_append_req::Options>, Vec<Proposed>)> =
                 HashMap::new();
             loop {
                 let message = match requests.message().await {
@@ -579,7 +632,7 @@ impl Streams for StreamsService {
                         return;
                     }
                 };
-                let response = batch_step(&store, &actor, &mut pending, message).await;
+                let response = batch_step(&store, &check, &actor, &mut pending, message).await;
                 let Some(response) = response else { continue };
                 if sender.send(response).await.is_err() {
                     return;
@@ -637,8 +690,9 @@ fn actor_of<T>(request: &Request<T>) -> String {
 
 async fn batch_step(
     store: &Arc<dyn EventStore>,
+    check: &AppendCheck,
     actor: &str,
-    pending: &mut HashMap<Uuid, (Option<batch_append_req::Options>, Vec<NewEvent>)>,
+    pending: &mut HashMap<Uuid, (Option<batch_append_req::Options>, Vec<Proposed>)>,
     message: BatchAppendReq,
 ) -> Option<Result<BatchAppendResp, Status>> {
     let correlation = match uuid_of(message.correlation_id.as_ref()) {
@@ -692,6 +746,10 @@ async fn batch_step(
     };
     let stream = match stream_name(options.stream_identifier.as_ref()) {
         Ok(stream) => stream,
+        Err(status) => return Some(Err(status)),
+    };
+    let events = match check.admit(&stream, events) {
+        Ok(events) => events,
         Err(status) => return Some(Err(status)),
     };
     let result = match store.append(&stream, expected, events).await {
@@ -804,7 +862,7 @@ fn new_event(
     custom: &[u8],
     payload: Vec<u8>,
     actor: &str,
-) -> Result<NewEvent, Status> {
+) -> Result<Proposed, Status> {
     let event_id = uuid_of(id.as_ref())?;
     let event_type = system
         .get("type")
@@ -823,7 +881,8 @@ fn new_event(
     } else {
         Some(EnvelopeMetadata::from_bytes(custom).map_err(Status::invalid_argument)?)
     };
-    Ok(match metadata {
+    let enveloped = metadata.is_some();
+    let event = match metadata {
         Some(metadata) => NewEvent {
             event_id,
             event_type,
@@ -846,7 +905,8 @@ fn new_event(
             causation_id: event_id,
             payload,
         },
-    })
+    };
+    Ok(Proposed { event, enveloped })
 }
 
 /// What a read asks for, checked.

@@ -38,6 +38,7 @@ use tracing::Level;
 use auth::limiter::SignInLimiter;
 use auth::sessions::Sessions;
 pub use auth::{ApiKeys, KeyInfo, KeyKind, Principal};
+pub use routes::health::fault_json;
 
 /// The command handler the server drives, over any store.
 pub type Handler = CommandHandler<dyn EventStore>;

@@ -269,6 +269,17 @@ impl From<HandleError> for Problem {
             .detail(format!(
                 "stream {stream} kept changing ({attempts} attempts); retry with the same command id"
             )),
+            // The reason stays in the log and in `/readyz`: it may name what another
+            // party's event held.
+            HandleError::StreamUnreadable { position, .. }
+            | HandleError::Undecodable { position, .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "stream-unreadable",
+                "conflict",
+            )
+            .detail(format!(
+                "the history this command depends on holds an event this ledger cannot read (position {position}); the operator must look at it"
+            )),
             HandleError::Store(store::StoreError::Invalid(reason)) => {
                 Problem::bad_request("invalid-request", reason)
             }

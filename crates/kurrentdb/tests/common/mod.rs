@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use kurrentdb::protocol::{self, Principal, ProtocolAuth, ProtocolConfig};
+use kurrentdb::protocol::{self, AppendCheck, Principal, ProtocolAuth, ProtocolConfig};
 use store::EventStore;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
@@ -57,7 +57,11 @@ impl Endpoint {
             .local_addr()
             .unwrap_or_else(|e| panic!("local addr: {e}"));
         let (shutdown, stop) = oneshot::channel::<()>();
-        let config = ProtocolConfig { auth: auth(), tls };
+        let config = ProtocolConfig {
+            auth: auth(),
+            append_check: AppendCheck::any(),
+            tls,
+        };
         let server = tokio::spawn(async move {
             let stopped = async move {
                 let _ = stop.await;

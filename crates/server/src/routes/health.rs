@@ -33,12 +33,37 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> ApiResult<(StatusCode
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let (faults, foreign) = state.handler.faults().await.map_err(|error| {
+        tracing::error!(%error, "reading the write model's faults");
+        Problem::unavailable("store-unavailable", "the event store does not answer")
+    })?;
+    let passed_over = state.projections.passed_over();
+    // Positions and types only: the decoder's reason may quote what the event held, and
+    // this route answers anyone (`/v1/verify` gives the operator and auditors the reasons).
+    let unreadable: Vec<Value> = faults
+        .iter()
+        .map(|fault| {
+            json!({
+                "position": fault.position.0,
+                "event_type": fault.event_type,
+                "schema_version": fault.schema_version,
+                "newer_schema": fault.newer_schema,
+            })
+        })
+        .collect();
     Ok((
         status,
         Json(json!({
             "ready": ready,
             "log_head": head.map(|p| p.0),
             "projections_position": reached,
+            "unreadable_events": faults.len(),
+            "unreadable": unreadable,
+            "foreign_events": foreign,
+            "projections_passed_over": {
+                "unreadable": passed_over.unreadable,
+                "foreign": passed_over.foreign,
+            },
         })),
     ))
 }
@@ -62,12 +87,30 @@ pub async fn verify(
             "reason": damage.reason,
         })
     });
+    let (faults, foreign) = state.handler.faults().await.map_err(|error| {
+        tracing::error!(%error, "reading the write model's faults");
+        Problem::internal()
+    })?;
     Ok(Json(json!({
         "intact": report.damage.is_none(),
+        "unreadable": faults.iter().map(fault_json).collect::<Vec<_>>(),
+        "foreign_events": foreign,
         "records_intact": report.records_intact,
         "last_position": report.last_position.map(|p| p.0),
         "position": report.last_position.map(|p| p.0),
         "chain": store::codec::chain_hex(&report.chain),
         "damage": damage,
     })))
+}
+
+/// A fault as `verify` reports it (operator and auditors: the reason included).
+pub fn fault_json(fault: &handler::Fault) -> Value {
+    json!({
+        "position": fault.position.0,
+        "stream": fault.stream,
+        "event_type": fault.event_type,
+        "schema_version": fault.schema_version,
+        "newer_schema": fault.newer_schema,
+        "reason": fault.reason,
+    })
 }

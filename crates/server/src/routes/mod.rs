@@ -3,7 +3,7 @@
 mod commands;
 mod dev_directory;
 mod events;
-mod health;
+pub(crate) mod health;
 mod history;
 mod keys;
 mod queries;
