@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -100,6 +101,13 @@ pub struct CredentialStore {
     path: Option<PathBuf>,
     entries: Mutex<BTreeMap<String, Entry>>,
     hasher: Argon2<'static>,
+    /// The PHC string of a random password hashed with this store's parameters: what
+    /// [`CredentialStore::verify`] checks a password against when the subject has no
+    /// credential, so that the work is the same. Made once, when the store opens, so that
+    /// not even the first unknown subject takes longer.
+    dummy_phc: String,
+    /// Argon2 verifications run so far.
+    verifications: AtomicU64,
 }
 
 impl CredentialStore {
@@ -129,19 +137,27 @@ impl CredentialStore {
                 });
             }
         };
-        Ok(Self {
-            path: Some(path),
-            entries: Mutex::new(entries),
-            hasher: hasher(cost)?,
-        })
+        Self::with_entries(Some(path), entries, cost)
     }
 
     /// A store that keeps nothing on disk (tests, demos).
     pub fn in_memory(cost: HashCost) -> Result<Self, CredentialError> {
+        Self::with_entries(None, BTreeMap::new(), cost)
+    }
+
+    fn with_entries(
+        path: Option<PathBuf>,
+        entries: BTreeMap<String, Entry>,
+        cost: HashCost,
+    ) -> Result<Self, CredentialError> {
+        let hasher = hasher(cost)?;
+        let dummy_phc = hash(&hasher, &generate_password())?;
         Ok(Self {
-            path: None,
-            entries: Mutex::new(BTreeMap::new()),
-            hasher: hasher(cost)?,
+            path,
+            entries: Mutex::new(entries),
+            hasher,
+            dummy_phc,
+            verifications: AtomicU64::new(0),
         })
     }
 
@@ -186,27 +202,40 @@ impl CredentialStore {
     }
 
     /// Checks a password.
+    ///
+    /// Whatever the case (unknown subject, password too long, wrong or right password),
+    /// exactly one Argon2 verification of at most [`PASSWORD_BYTES_MAX`] bytes runs: against
+    /// the subject's hash, or else against a dummy hash made with the same parameters. The
+    /// time a check takes therefore says nothing about whether the subject exists.
     pub fn verify(&self, subject: &str, password: &str) -> Result<Verified, CredentialError> {
         let entry = self.lock().get(subject).cloned();
-        let Some(entry) = entry else {
-            // Hash anyway, so that an unknown subject takes as long as a wrong password.
-            let salt = SaltString::generate(&mut OsRng);
-            let _ = self.hasher.hash_password(password.as_bytes(), &salt);
-            return Err(CredentialError::WrongCredentials);
-        };
-        if password.len() > PASSWORD_BYTES_MAX {
-            return Err(CredentialError::WrongCredentials);
-        }
-        let hash = PasswordHash::new(&entry.phc).map_err(|error| CredentialError::Corrupt {
+        // An over-long password cannot be anyone's, but is checked (cut to the bound) against
+        // the dummy all the same, so that refusing it takes the usual time.
+        let candidate = entry
+            .as_ref()
+            .filter(|_| password.len() <= PASSWORD_BYTES_MAX);
+        let phc = candidate.map_or(self.dummy_phc.as_str(), |entry| entry.phc.as_str());
+        let hash = PasswordHash::new(phc).map_err(|error| CredentialError::Corrupt {
             path: self.path.clone().unwrap_or_default(),
             reason: format!("hash of {subject}: {error}"),
         })?;
-        self.hasher
-            .verify_password(password.as_bytes(), &hash)
-            .map_err(|_| CredentialError::WrongCredentials)?;
-        Ok(Verified {
-            temporary: entry.temporary,
-        })
+        let bytes = password.as_bytes();
+        let attempt = &bytes[..bytes.len().min(PASSWORD_BYTES_MAX)];
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        let matched = self.hasher.verify_password(attempt, &hash).is_ok();
+        match candidate {
+            Some(entry) if matched => Ok(Verified {
+                temporary: entry.temporary,
+            }),
+            _ => Err(CredentialError::WrongCredentials),
+        }
+    }
+
+    /// How many Argon2 verifications [`CredentialStore::verify`] has run: one per call,
+    /// whatever the answer. A measure of the work done, which lets tests show that an
+    /// unknown subject costs what a known one does without timing anything.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     /// Forgets a subject's credential (the user was removed).
@@ -230,12 +259,7 @@ impl CredentialStore {
         temporary: bool,
         now: DateTime<Utc>,
     ) -> Result<(), CredentialError> {
-        let salt = SaltString::generate(&mut OsRng);
-        let phc = self
-            .hasher
-            .hash_password(password.as_bytes(), &salt)
-            .map_err(|error| CredentialError::Hashing(error.to_string()))?
-            .to_string();
+        let phc = hash(&self.hasher, password)?;
         let mut entries = self.lock();
         let previous = entries.insert(
             subject.to_string(),
@@ -321,6 +345,15 @@ fn check_policy(password: &str) -> Result<(), CredentialError> {
     Ok(())
 }
 
+/// The PHC string of `password` hashed with a fresh random salt.
+fn hash(hasher: &Argon2<'static>, password: &str) -> Result<String, CredentialError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(hasher
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|error| CredentialError::Hashing(error.to_string()))?
+        .to_string())
+}
+
 fn hasher(cost: HashCost) -> Result<Argon2<'static>, CredentialError> {
     let params = match cost {
         HashCost::Standard => Params::new(19 * 1024, 2, 1, None),
@@ -332,11 +365,19 @@ fn hasher(cost: HashCost) -> Result<Argon2<'static>, CredentialError> {
 
 /// Replaces the file at `path` with `bytes` durably and all at once: a temporary file is
 /// written and fsynced, renamed over `path`, and the directory fsynced, so that a crash
-/// leaves either the old contents or the new, never a mix. Shared by the small secret files
-/// beside the log (credentials, api keys).
+/// leaves either the old contents or the new, never a mix. The file is readable and
+/// writable by its owner alone (mode 0600 on Unix). Shared by the small secret files beside
+/// the log (credentials, api keys, sessions).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let temporary = path.with_extension("tmp");
-    let mut file = fs::File::create(&temporary)?;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&temporary)?;
+    // A temporary file left by a crash keeps the mode it was made with: set it again.
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     file.write_all(bytes)?;
     file.sync_all()?;
     fs::rename(&temporary, path)?;
@@ -382,6 +423,64 @@ mod tests {
         let unknown = store.verify("nobody", "x").map_err(|e| e.to_string());
         let wrong = store.verify("u1", "x").map_err(|e| e.to_string());
         assert_eq!(unknown, wrong);
+        Ok(())
+    }
+
+    #[test]
+    fn every_check_runs_one_verification_of_the_same_cost() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let store = CredentialStore::in_memory(HashCost::Minimal)?;
+        store.set_password("u1", "correct horse battery", now())?;
+        let long = "x".repeat(PASSWORD_BYTES_MAX * 4);
+        for (subject, password) in [
+            ("u1", "correct horse battery"),
+            ("u1", "wrong"),
+            ("u1", long.as_str()),
+            ("nobody", "wrong"),
+            ("nobody", long.as_str()),
+        ] {
+            let before = store.verifications();
+            let _ = store.verify(subject, password);
+            assert_eq!(store.verifications(), before + 1, "{subject}");
+        }
+        // The dummy an unknown subject is checked against costs what a real hash does.
+        let entries = store.lock();
+        let real = PasswordHash::new(&entries["u1"].phc)?;
+        let dummy = PasswordHash::new(&store.dummy_phc)?;
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(dummy.params, real.params);
+        Ok(())
+    }
+
+    #[test]
+    fn a_password_too_long_is_wrong_even_if_its_prefix_is_right() -> Result<(), CredentialError> {
+        let store = CredentialStore::in_memory(HashCost::Minimal)?;
+        let password = "p".repeat(PASSWORD_BYTES_MAX);
+        store.set_password("u1", &password, now())?;
+        assert!(store.verify("u1", &password).is_ok());
+        assert!(matches!(
+            store.verify("u1", &format!("{password}!")),
+            Err(CredentialError::WrongCredentials)
+        ));
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_are_private_to_their_owner() -> Result<(), Box<dyn std::error::Error>> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("credentials.json");
+        // A temporary file left readable by an older version or a crash.
+        fs::write(path.with_extension("tmp"), b"")?;
+        fs::set_permissions(
+            path.with_extension("tmp"),
+            fs::Permissions::from_mode(0o644),
+        )?;
+        let store = CredentialStore::open(&path, HashCost::Minimal)?;
+        store.set_password("u1", "correct horse battery", now())?;
+        assert_eq!(fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
         Ok(())
     }
 

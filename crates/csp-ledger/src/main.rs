@@ -232,6 +232,11 @@ impl DataDir {
         self.0.join("api-keys.json")
     }
 
+    /// The file of signed-in sessions (token hashes only), kept by `serve` across restarts.
+    pub fn sessions(&self) -> PathBuf {
+        self.0.join("sessions.json")
+    }
+
     /// Opens the store, the credential store and a command handler over them.
     pub async fn open_handler(&self) -> anyhow::Result<CommandHandler<FileStore>> {
         let store = self.open_store()?;

@@ -359,7 +359,8 @@ pub async fn run(data: &DataDir, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         &operator_key,
         config,
         stop_receiver,
-    )?;
+    )?
+    .with_sessions_file(data.sessions());
     let state = Arc::new(directory_of(data, args, address, state)?);
     tracing::info!(%address, data = %data.root().display(), "serving");
     // One line on stdout, so that scripts and tests learn the port.

@@ -175,19 +175,23 @@ async fn bad_bodies_are_refused_without_touching_the_log() {
         StatusCode::UNAUTHORIZED
     );
 
-    // Sign-in attempts per account are limited, known account or not.
-    for _ in 0..5 {
-        assert_eq!(
-            server
-                .sign_in("admin@p4.example", "wrong password!")
-                .await
-                .0,
-            StatusCode::UNAUTHORIZED
-        );
-    }
-    let (status, problem) = server.sign_in("admin@p4.example", "wrong password!").await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(problem["retry_after_seconds"].as_u64().unwrap() > 0);
+    // Wrong guesses are throttled, at a known account or not, and at an invitation link.
+    throttled(async || server.sign_in("admin@p4.example", "wrong password!").await).await;
+    let directory = server
+        .directory_token(Uuid::now_v7(), "admin@guesser.example")
+        .await;
+    let invitation = Uuid::now_v7();
+    throttled(async || {
+        server
+            .call(
+                Method::POST,
+                "/v1/auth/invitation",
+                Some(&directory),
+                Some(json!({"invitation_id": invitation, "token": "guess"})),
+            )
+            .await
+    })
+    .await;
 
     // The OpenAPI document embeds the domain's command schema.
     let (status, document) = server.call(Method::GET, "/openapi.json", None, None).await;
@@ -196,6 +200,25 @@ async fn bad_bodies_are_refused_without_touching_the_log() {
     assert!(document["components"]["schemas"]["Command"].is_object());
     assert!(document["paths"]["/v1/events"].is_object());
     server.stop();
+}
+
+/// Five wrong guesses are free, and each one past them makes the next attempt wait (1 s,
+/// then 2 s, 4 s…): `guess` answers 401 six times, then 429 with a `Retry-After` (a stalled
+/// machine may let one more through before the wait is met).
+async fn throttled(guess: impl AsyncFn() -> (StatusCode, Value)) {
+    for _ in 0..6 {
+        assert_eq!(guess().await.0, StatusCode::UNAUTHORIZED);
+    }
+    for _ in 0..3 {
+        let (status, problem) = guess().await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(problem["type"], "/problems/too-many-attempts", "{problem}");
+            assert!(problem["retry_after_seconds"].as_u64().unwrap() > 0);
+            return;
+        }
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    panic!("nine wrong guesses in a row were never throttled");
 }
 
 #[test]
@@ -358,5 +381,51 @@ async fn a_subscriber_resuming_with_last_event_id_gets_every_event_once_in_order
         .collect();
     assert_eq!(positions, [3, 4, 5, 6]);
     assert_eq!(page["next_from"], 7);
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_survive_a_restart_and_their_file_holds_no_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let onboarded = server.ok(OPERATOR_KEY, onboard(9)).await;
+    let partner = common::payload(&onboarded, 0, "partner_id");
+    let token = server
+        .first_sign_in(
+            "admin@p9.example",
+            &common::temporary_password(&onboarded),
+            "p9-admin-password",
+        )
+        .await;
+    let (status, _) = server
+        .sign_in("admin@p9.example", "p9-admin-password")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, ended) = server
+        .sign_in("admin@p9.example", "p9-admin-password")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let ended = ended["token"].as_str().unwrap().to_string();
+    let (status, _) = server
+        .call(Method::POST, "/v1/auth/sign-out", Some(&ended), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    server.stop();
+
+    let file = dir.path().join("sessions.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains(&token) && !text.contains(&ended), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let server = Server::start(dir.path());
+    let read = format!("/v1/queries/partner?partner={partner}");
+    assert_eq!(server.get(&read, &token).await.0, StatusCode::OK);
+    // A session ended before the restart stays ended.
+    assert_eq!(server.get(&read, &ended).await.0, StatusCode::UNAUTHORIZED);
     server.stop();
 }

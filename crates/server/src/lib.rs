@@ -35,7 +35,7 @@ use tokio::sync::watch;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use auth::limiter::SignInLimiter;
+use auth::limiter::{AttemptLimiter, BackoffConfig, Monotonic, SystemMonotonic};
 use auth::sessions::Sessions;
 pub use auth::{ApiKeys, KeyInfo, KeyKind, Principal};
 pub use routes::health::fault_json;
@@ -69,10 +69,21 @@ pub struct ServerConfig {
     pub session_ttl: Duration,
     /// Most sessions open at once.
     pub sessions_max: usize,
-    /// Failed sign-ins per account before it is locked for the window.
-    pub sign_in_failures_max: u32,
-    /// The sign-in lockout window.
-    pub sign_in_window: Duration,
+    /// Failed guesses at a secret (a sign-in's password, change-password's current
+    /// password, an invitation link's token) one account may take from one client address
+    /// before each further failure makes the next attempt wait (see [`auth::limiter`]).
+    pub attempt_failures_free: u32,
+    /// Failed guesses one client address may take across all accounts before each further
+    /// failure makes its next attempt wait.
+    pub address_failures_free: u32,
+    /// The wait after the first failure past an allowance; each further failure doubles it.
+    pub attempt_delay_initial: Duration,
+    /// The longest wait failures can cause: throttling, never a lockout.
+    pub attempt_delay_max: Duration,
+    /// Failures are forgotten after this long without another.
+    pub attempt_failures_forget_after: Duration,
+    /// Most accounts, and most addresses, whose failures are remembered at once.
+    pub attempt_keys_max: usize,
     /// Interval of SSE heartbeat comments (keeps proxies from closing idle feeds).
     pub sse_heartbeat: Duration,
     /// Events buffered per SSE subscriber before it counts as slow.
@@ -98,8 +109,12 @@ impl Default for ServerConfig {
             connections_max: 4096,
             session_ttl: Duration::from_secs(3600),
             sessions_max: 100_000,
-            sign_in_failures_max: 5,
-            sign_in_window: Duration::from_secs(15 * 60),
+            attempt_failures_free: 5,
+            address_failures_free: 50,
+            attempt_delay_initial: Duration::from_secs(1),
+            attempt_delay_max: Duration::from_secs(60),
+            attempt_failures_forget_after: Duration::from_secs(15 * 60),
+            attempt_keys_max: 100_000,
             sse_heartbeat: Duration::from_secs(15),
             sse_buffer_events: 256,
             sse_slow_client_timeout: Duration::from_secs(10),
@@ -117,7 +132,7 @@ pub struct AppState {
     projections: ProjectionsHandle,
     sessions: Sessions,
     keys: ApiKeys,
-    limiter: SignInLimiter,
+    limiter: AttemptLimiter,
     operator_key_hash: [u8; 32],
     config: ServerConfig,
     subscribers: Arc<tokio::sync::Semaphore>,
@@ -157,17 +172,18 @@ impl AppState {
         if operator_key.trim().chars().count() < OPERATOR_KEY_CHARS_MIN {
             return Err(SetupError::OperatorKeyTooShort);
         }
+        let sessions = Sessions::new(
+            config.session_ttl,
+            config.sessions_max,
+            handler.clock().clone(),
+        );
         Ok(Self {
             store: handler.store().clone(),
             handler,
             projections,
-            sessions: Sessions::new(config.session_ttl, config.sessions_max),
+            sessions,
             keys,
-            limiter: SignInLimiter::new(
-                config.sign_in_failures_max,
-                config.sign_in_window,
-                config.sessions_max,
-            ),
+            limiter: limiter(&config, Arc::new(SystemMonotonic)),
             operator_key_hash: auth::token_hash(operator_key.trim()),
             subscribers: Arc::new(tokio::sync::Semaphore::new(config.subscribers_max)),
             config,
@@ -175,6 +191,42 @@ impl AppState {
             directory: None,
             dev_directory: None,
         })
+    }
+
+    /// Keeps the sessions in the file at `path` (in the data directory, beside the
+    /// credential store): those found there that have not expired are loaded, and every
+    /// change is written back, so that sessions survive a restart. A damaged file is a
+    /// warning and an empty table.
+    pub fn with_sessions_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.sessions = Sessions::open(
+            path,
+            self.config.session_ttl,
+            self.config.sessions_max,
+            self.handler.clock().clone(),
+        );
+        self
+    }
+
+    /// Reads the time of the attempt limiter from `clock` (tests move it by hand). Forgets
+    /// the failures counted so far.
+    pub fn with_limiter_clock(mut self, clock: Arc<dyn Monotonic>) -> Self {
+        self.limiter = limiter(&self.config, clock);
+        self
+    }
+
+    /// Runs `work` on the blocking pool: Argon2id takes tens of milliseconds, and session
+    /// changes write their file.
+    pub(crate) async fn off_workers<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&AppState) -> T + Send + 'static,
+    ) -> Result<T, problem::Problem> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || work(&state))
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "a blocking task failed");
+                problem::Problem::internal()
+            })
     }
 
     /// Trusts the issuers of `verifier` for directory-proven identities, and serves
@@ -222,6 +274,22 @@ impl AppState {
             .and_then(|view| view.user_info_of(user).value.map(|u| u.removed.is_some()))
             .unwrap_or(false)
     }
+}
+
+/// The attempt limiter `config` describes.
+fn limiter(config: &ServerConfig, clock: Arc<dyn Monotonic>) -> AttemptLimiter {
+    let backoff = |failures_free| BackoffConfig {
+        failures_free,
+        delay_initial: config.attempt_delay_initial,
+        delay_max: config.attempt_delay_max,
+        forget_after: config.attempt_failures_forget_after,
+        keys_max: config.attempt_keys_max,
+    };
+    AttemptLimiter::new(
+        backoff(config.attempt_failures_free),
+        backoff(config.address_failures_free),
+        clock,
+    )
 }
 
 /// The header limits of [`ServerConfig`], for the middleware that enforces them.

@@ -278,6 +278,27 @@ impl FromRequestParts<Arc<AppState>> for DirectoryAdmin {
     }
 }
 
+/// The client's address, when the server knows it: [`crate::serve`] puts it in every
+/// request; a router driven some other way (tests without a listener) may not have it.
+/// The peer of the connection: a proxy's `X-Forwarded-For` is not trusted.
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(ClientAddress(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|connected| connected.0.ip()),
+        ))
+    }
+}
+
 /// Any authenticated caller, including a user who must still change a temporary password.
 pub struct AnyCaller(pub Principal);
 

@@ -97,13 +97,46 @@ pub async fn submit(
             Problem::from(error)
         })?;
     if let Some(user) = removed_user {
-        // A removed user keeps no way to sign in; its sessions already stop working.
+        // A removed user keeps no way to sign in.
         if let Err(error) = state.handler.credentials().remove(&user.to_string()) {
             tracing::warn!(%error, "removing the credential of a removed user");
         }
     }
+    end_sessions(&state, &outcome).await?;
     tracing::info!(command = name, principal = caller.kind(), stream = %outcome.stream, replayed = outcome.replayed, "command recorded");
     Ok(recorded_response(name, &outcome))
+}
+
+/// Ends every session of the users whose password the command reset (a new temporary
+/// password) or who were removed: whoever held them must sign in again, with the new
+/// password or not at all. A retry of the command (a replay) ends them again, which also
+/// covers a server that stopped between recording the command and ending the sessions.
+async fn end_sessions(state: &Arc<AppState>, outcome: &handler::Outcome) -> ApiResult<()> {
+    let users: Vec<domain::UserId> = outcome
+        .events
+        .iter()
+        .filter_map(|recorded| match &recorded.event {
+            domain::Event::TemporaryPasswordIssued(issued) => Some(issued.user_id),
+            domain::Event::UserRemoved(removed) => Some(removed.user_id),
+            _ => None,
+        })
+        .collect();
+    if users.is_empty() {
+        return Ok(());
+    }
+    let ended = state
+        .off_workers(move |state| {
+            users
+                .into_iter()
+                .map(|user| state.sessions.revoke_user(user))
+                .sum::<usize>()
+        })
+        .await?;
+    tracing::info!(
+        sessions_ended = ended,
+        "sessions of reset or removed users ended"
+    );
+    Ok(())
 }
 
 /// The header carrying a directory token beside a signed-in user's session, for commands

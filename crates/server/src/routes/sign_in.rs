@@ -16,10 +16,17 @@
 //!   give a session acting as that tenant's customer admin.
 //! - The primary contact's verification link is a one-shot command (`/v1/verifications`).
 //!
-//! Every failed sign-in is the same `401`, whether the account exists or not, and sign-in
-//! attempts per account are limited. No password or token is ever logged.
+//! Every failed sign-in is the same `401`, whether the account exists or not, and takes the
+//! same work: one Argon2id verification, against a dummy hash when there is no credential
+//! to check. Guesses at a secret (a sign-in's password, change-password's current password,
+//! an invitation link's token) are throttled per account and client address and per address
+//! ([`crate::auth::limiter`]): a `429` problem with `Retry-After`, for at most a minute by
+//! default, never a lockout. A password change or reset ends every session of the user;
+//! change-password answers with a fresh token in place of the one it was called with. No
+//! password or token is ever logged.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -35,7 +42,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::sessions::IssuedToken;
-use crate::auth::{AnyCaller, DirectoryAdmin, Principal, directory_proof};
+use crate::auth::{AnyCaller, ClientAddress, DirectoryAdmin, Principal, directory_proof};
 use crate::body::JsonBody;
 use crate::problem::{ApiResult, Problem};
 use crate::routes::commands::{CORRELATION_ID, IDEMPOTENCY_KEY, header_uuid, recorded_response};
@@ -95,47 +102,54 @@ fn session_json(issued: &IssuedToken, principal: &Principal) -> Value {
     value
 }
 
-fn issue(state: &AppState, principal: Principal) -> ApiResult<Json<Value>> {
-    let issued = state
-        .sessions
-        .issue(principal.clone())
-        .map_err(|full| Problem::unavailable("sessions-full", full.to_string()))?;
+/// Opens a session for `principal` (writing the sessions file off the async workers).
+async fn open_session(state: &Arc<AppState>, principal: Principal) -> ApiResult<IssuedToken> {
+    state
+        .off_workers(move |state| state.sessions.issue(principal))
+        .await?
+        .map_err(|full| Problem::unavailable("sessions-full", full.to_string()))
+}
+
+async fn issue(state: &Arc<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+    let issued = open_session(state, principal.clone()).await?;
     Ok(Json(session_json(&issued, &principal)))
 }
 
-fn too_many(seconds: u64) -> Problem {
+/// The answer to an attempt refused until `wait` has passed.
+fn too_many(wait: Duration) -> Problem {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let mut problem = Problem::new(
         StatusCode::TOO_MANY_REQUESTS,
-        "sign-in-rate-limited",
-        "too many sign-in attempts",
+        "too-many-attempts",
+        "too many failed attempts",
     )
-    .detail("too many failed sign-ins for this account; wait before trying again");
-    problem.retry_after_seconds = Some(seconds);
+    .detail("too many failed attempts from this address; wait before trying again");
+    problem.retry_after_seconds = Some(seconds.max(1));
     problem
 }
 
-/// Runs a password check off the async workers: Argon2id takes tens of milliseconds.
+/// Checks a password off the async workers: Argon2id takes tens of milliseconds.
 async fn verify_password(
     state: &Arc<AppState>,
     subject: String,
     password: String,
 ) -> ApiResult<Result<credentials::Verified, CredentialError>> {
-    let credentials = state.handler.credentials().clone();
-    tokio::task::spawn_blocking(move || credentials.verify(&subject, &password))
+    state
+        .off_workers(move |state| state.handler.credentials().verify(&subject, &password))
         .await
-        .map_err(|error| {
-            tracing::error!(%error, "password check task failed");
-            Problem::internal()
-        })
 }
 
 /// `POST /v1/auth/sign-in`.
 pub async fn sign_in(
     State(state): State<Arc<AppState>>,
+    ClientAddress(address): ClientAddress,
     JsonBody(body): JsonBody<SignIn>,
 ) -> ApiResult<Json<Value>> {
     let account = body.email.trim().to_lowercase();
-    state.limiter.check(&account).map_err(too_many)?;
+    let attempt = state
+        .limiter
+        .begin(&format!("sign-in {account}"), address)
+        .map_err(too_many)?;
     let candidate = match Email::parse(&account) {
         Ok(email) => find_candidate(&state, &email).await?,
         Err(_) => None,
@@ -150,15 +164,16 @@ pub async fn sign_in(
             Principal::TenantAdmin { partner_id, .. } => enrollment_subject(*partner_id),
             _ => String::new(),
         },
-        // Checked anyway, so that an unknown account costs as much time as a known one.
+        // No credential to check: the credential store checks the password against its
+        // dummy hash, so that an unknown account costs the same work as a known one.
         None => "unknown:".to_string(),
     };
     let verified = verify_password(&state, subject, body.password.clone()).await?;
     let (Some(candidate), Ok(verified)) = (candidate, verified) else {
-        state.limiter.failed(&account);
+        // The attempt stays counted as a failure.
         return Err(Problem::unauthorized());
     };
-    state.limiter.succeeded(&account);
+    attempt.succeeded();
     let principal = match candidate {
         Candidate::User { principal } => match principal {
             Principal::User {
@@ -182,7 +197,7 @@ pub async fn sign_in(
         Candidate::TenantAdmin { principal } => principal,
     };
     tracing::info!(principal = principal.kind(), "signed in");
-    issue(&state, principal)
+    issue(&state, principal).await
 }
 
 /// Moves the enrollment's password to the first user it belongs to.
@@ -272,11 +287,14 @@ pub struct ChangePassword {
 }
 
 /// `POST /v1/auth/change-password`: a partner user replaces its password. A temporary one is
-/// replaced through the command handler (recording `TemporaryPasswordChanged`); the old
-/// token is revoked and a full one returned.
+/// replaced through the command handler (recording `TemporaryPasswordChanged`). Every
+/// session of the user ends, the one that called included, and a fresh full token is
+/// returned in place of the caller's. A wrong current password is a failed guess for the
+/// attempt limiter.
 pub async fn change_password(
     State(state): State<Arc<AppState>>,
     AnyCaller(caller): AnyCaller,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     JsonBody(body): JsonBody<ChangePassword>,
 ) -> ApiResult<Json<Value>> {
@@ -288,10 +306,13 @@ pub async fn change_password(
     else {
         return Err(Problem::forbidden());
     };
-    let mut position = None;
-    if must_change_password {
+    let attempt = state
+        .limiter
+        .begin(&format!("change-password {user_id}"), address)
+        .map_err(too_many)?;
+    let changed = if must_change_password {
         let command_id = header_uuid(&headers, IDEMPOTENCY_KEY)?.unwrap_or_else(Uuid::now_v7);
-        let outcome = state
+        state
             .handler
             .change_temporary_password(
                 command_id,
@@ -301,27 +322,42 @@ pub async fn change_password(
                 &body.new_password,
             )
             .await
-            .map_err(Problem::from)?;
-        position = outcome.events.last().map(|e| e.position.0);
+            .map(|outcome| outcome.events.last().map(|e| e.position.0))
     } else {
-        let credentials = state.handler.credentials().clone();
         let now = state.handler.clock().now();
-        tokio::task::spawn_blocking(move || {
-            credentials.change_password(
-                &user_id.to_string(),
-                &body.current_password,
-                &body.new_password,
-                now,
-            )
-        })
-        .await
-        .map_err(|_| Problem::internal())?
-        .map_err(|error| Problem::from(handler::HandleError::from(error)))?;
+        state
+            .off_workers(move |state| {
+                state.handler.credentials().change_password(
+                    &user_id.to_string(),
+                    &body.current_password,
+                    &body.new_password,
+                    now,
+                )
+            })
+            .await?
+            .map(|()| None)
+            .map_err(handler::HandleError::from)
+    };
+    // The current password was right if the change was made, or if only the new password
+    // was refused (checked after the current one).
+    if matches!(
+        changed,
+        Ok(_)
+            | Err(handler::HandleError::Credentials(
+                CredentialError::PasswordRefused(_)
+            ))
+    ) {
+        attempt.succeeded();
     }
-    if let Some(token) = bearer_of(&headers) {
-        state.sessions.revoke(token);
-    }
-    tracing::info!(principal = "user", "password changed");
+    let position = changed.map_err(Problem::from)?;
+    let ended = state
+        .off_workers(move |state| state.sessions.revoke_user(user_id))
+        .await?;
+    tracing::info!(
+        principal = "user",
+        sessions_ended = ended,
+        "password changed"
+    );
     let Json(mut value) = issue(
         &state,
         Principal::User {
@@ -329,7 +365,8 @@ pub async fn change_password(
             partner_id,
             must_change_password: false,
         },
-    )?;
+    )
+    .await?;
     value["position"] = json!(position);
     Ok(Json(value))
 }
@@ -344,11 +381,17 @@ fn bearer_of(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// `POST /v1/auth/sign-out`: ends the session of the token sent.
-pub async fn sign_out(State(state): State<Arc<AppState>>, headers: HeaderMap) -> StatusCode {
+pub async fn sign_out(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
     if let Some(token) = bearer_of(&headers) {
-        state.sessions.revoke(token);
+        let token = token.to_string();
+        state
+            .off_workers(move |state| state.sessions.revoke(&token))
+            .await?;
     }
-    StatusCode::NO_CONTENT
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The body of `POST /v1/auth/invitation`. The tenant is not in it: it is the tenant of the
@@ -364,12 +407,18 @@ pub struct OpenInvitation {
 /// `POST /v1/auth/invitation`: a customer's global admin opens the invitation link, proving
 /// its tenant with a directory token (`Authorization: Bearer <JWT>`) of that tenant's global
 /// admin. The session is bound to that tenant; once the invitation is accepted, only the
-/// accepting customer's tenant can open it again.
+/// accepting customer's tenant can open it again. A link token that does not match is a
+/// failed guess for the attempt limiter.
 pub async fn open_invitation(
     State(state): State<Arc<AppState>>,
     DirectoryAdmin(identity): DirectoryAdmin,
+    ClientAddress(address): ClientAddress,
     JsonBody(body): JsonBody<OpenInvitation>,
 ) -> ApiResult<Json<Value>> {
+    let attempt = state
+        .limiter
+        .begin(&format!("invitation {}", body.invitation_id.0), address)
+        .map_err(too_many)?;
     let tenant_id = identity.tenant_id;
     let token_hash = SecretHash::of(body.token.as_bytes());
     let (matches, _) = state
@@ -394,6 +443,7 @@ pub async fn open_invitation(
     if !matches {
         return Err(Problem::unauthorized());
     }
+    attempt.succeeded();
     issue(
         &state,
         Principal::Customer {
@@ -403,6 +453,7 @@ pub async fn open_invitation(
             proof: directory_proof(&identity),
         },
     )
+    .await
 }
 
 /// The body of `POST /v1/enrollments`. The tenant and the admin are not in it: they are the
@@ -508,10 +559,7 @@ pub async fn start_enrollment(
         partner_id,
         proof,
     };
-    let issued = state
-        .sessions
-        .issue(principal.clone())
-        .map_err(|full| Problem::unavailable("sessions-full", full.to_string()))?;
+    let issued = open_session(&state, principal.clone()).await?;
     let mut response = recorded_response("StartEnrollment", &outcome);
     let mut value = crate::render::outcome_json("StartEnrollment", &outcome);
     value["partner_id"] = json!(partner_id);

@@ -26,6 +26,8 @@ pub struct TestServer {
     pub address: SocketAddr,
     /// Its shared state.
     pub state: Arc<AppState>,
+    /// Its credential store.
+    pub credentials: Arc<CredentialStore>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     _runner: Runner,
@@ -34,12 +36,21 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with `config` on a free loopback port.
     pub async fn start(config: ServerConfig) -> TestServer {
+        Self::start_with(config, |state| state).await
+    }
+
+    /// Starts a server with `config` whose state `finish` completes (a manual limiter
+    /// clock, a sessions file).
+    pub async fn start_with(
+        config: ServerConfig,
+        finish: impl FnOnce(AppState) -> AppState,
+    ) -> TestServer {
         let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
         let credentials = Arc::new(CredentialStore::in_memory(HashCost::Minimal).unwrap());
         let handler = Arc::new(
             CommandHandler::new(
                 store.clone(),
-                credentials,
+                credentials.clone(),
                 Arc::new(SystemClock),
                 HandlerConfig::default(),
             )
@@ -48,7 +59,7 @@ impl TestServer {
         );
         let runner = Runner::start(store, RunnerConfig::default()).await.unwrap();
         let (stop, stopped) = watch::channel(false);
-        let state = Arc::new(
+        let state = Arc::new(finish(
             AppState::new(
                 handler,
                 runner.handle(),
@@ -58,7 +69,7 @@ impl TestServer {
                 stopped.clone(),
             )
             .unwrap(),
-        );
+        ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let mut shutdown = stopped;
@@ -68,6 +79,7 @@ impl TestServer {
         TestServer {
             address,
             state,
+            credentials,
             stop,
             task,
             _runner: runner,
@@ -85,9 +97,22 @@ impl TestServer {
 
     /// A request with `Connection: close`, the operator key and an optional JSON body.
     pub async fn request(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
-        let mut raw = format!(
-            "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\nauthorization: Bearer {OPERATOR_KEY}\r\n"
-        );
+        self.call(method, path, Some(OPERATOR_KEY), body).await
+    }
+
+    /// A request with `Connection: close`, an optional bearer token and an optional JSON
+    /// body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&str>,
+    ) -> Reply {
+        let mut raw = format!("{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n");
+        if let Some(bearer) = bearer {
+            raw.push_str(&format!("authorization: Bearer {bearer}\r\n"));
+        }
         if let Some(body) = body {
             raw.push_str(&format!(
                 "content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
