@@ -32,6 +32,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "protos/shared.proto",
                 "protos/streams.proto",
                 "protos/serverfeatures.proto",
+                // Only for the read-only listings clients call routinely (empty answers).
+                "protos/persistent.proto",
+                "protos/projections.proto",
             ],
             &[std::path::Path::new("protos"), include.as_path()],
         )?;

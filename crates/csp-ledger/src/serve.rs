@@ -78,13 +78,25 @@ pub struct ServeArgs {
     #[cfg(feature = "kurrentdb")]
     #[arg(long, env = "CSP_LEDGER_STORE")]
     pub store: Option<String>,
-    /// Also serve the KurrentDB client protocol (gRPC) on this address, so that KurrentDB's
-    /// official clients can read and follow the ledger. Basic authentication: any user name
-    /// with an auditor or service key as password reads; user `admin` with the store-admin
-    /// key may append (bypassing the domain's rules: for migration and tooling only).
+    /// Also serve the KurrentDB client protocol (gRPC over TLS) on this address, so that
+    /// KurrentDB's official clients can read and follow the ledger. Basic authentication:
+    /// any user name with an auditor or service key as password reads; user `admin` with the
+    /// store-admin key may append (checked as the ledger would read it, but bypassing the
+    /// domain's rules: for migration and tooling only).
     #[cfg(feature = "kurrentdb")]
     #[arg(long)]
     pub kurrentdb_listen: Option<SocketAddr>,
+    /// The KurrentDB door's TLS certificate chain (PEM, leaf first); with
+    /// --kurrentdb-tls-key. Without them the door serves a certificate generated once into
+    /// the data directory (`kurrentdb-tls/`, its authority's path printed), which it does
+    /// only on a loopback address: elsewhere it refuses to start without one.
+    #[cfg(feature = "kurrentdb")]
+    #[arg(long, value_name = "FILE", requires = "kurrentdb_tls_key")]
+    pub kurrentdb_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --kurrentdb-tls-cert.
+    #[cfg(feature = "kurrentdb")]
+    #[arg(long, value_name = "FILE", requires = "kurrentdb_tls_cert")]
+    pub kurrentdb_tls_key: Option<PathBuf>,
     /// A file holding the store-admin key for appends through the KurrentDB protocol
     /// (at least 32 characters). Alternatively set CSP_LEDGER_STORE_ADMIN_KEY. Without one,
     /// that door is read-only.
@@ -161,6 +173,7 @@ impl Backend {
 /// Starts the KurrentDB protocol door when asked for; it stops when `stop` turns true.
 #[cfg(feature = "kurrentdb")]
 async fn start_kurrentdb_protocol(
+    data: &DataDir,
     args: &ServeArgs,
     state: Arc<AppState>,
     mut stop: watch::Receiver<bool>,
@@ -186,11 +199,20 @@ async fn start_kurrentdb_protocol(
         // The read policy decides who reads here too: the keys that may follow the feed.
         state.feed_key(password).then_some(Principal::Reader)
     });
+    let tls = door_tls(data, args, address)?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("listening on {address} for the KurrentDB protocol"))?;
     let bound = listener.local_addr()?;
     println!("csp-ledger kurrentdb protocol on {bound}");
+    if let DoorTls::Generated(local) = &tls {
+        // Clients need the authority to verify the door (tlsCaFile), so its path is printed
+        // where scripts read the addresses.
+        println!(
+            "csp-ledger kurrentdb certificate authority {}",
+            local.authority_path.display()
+        );
+    }
     let append_check = kurrentdb::protocol::AppendCheck::new(|stream, proposed| {
         proposed
             .into_iter()
@@ -200,7 +222,7 @@ async fn start_kurrentdb_protocol(
     let config = kurrentdb::protocol::ProtocolConfig {
         auth,
         append_check,
-        tls: None,
+        tls: Some(tls.identity()),
     };
     let shutdown = async move {
         while !*stop.borrow() {
@@ -215,6 +237,63 @@ async fn start_kurrentdb_protocol(
         }
     })))
 }
+
+/// The door's TLS identity: given by files, or generated for a loopback door.
+#[cfg(feature = "kurrentdb")]
+enum DoorTls {
+    Given(kurrentdb::TlsIdentity),
+    Generated(kurrentdb::tls::LocalTls),
+}
+
+#[cfg(feature = "kurrentdb")]
+impl DoorTls {
+    fn identity(&self) -> kurrentdb::TlsIdentity {
+        match self {
+            Self::Given(identity) => identity.clone(),
+            Self::Generated(local) => local.identity.clone(),
+        }
+    }
+}
+
+/// The door always serves TLS: official clients send credentials over nothing else. A
+/// certificate is generated only for a loopback address, where no one else can be reached
+/// by it; anywhere else the operator must give one that clients can verify.
+#[cfg(feature = "kurrentdb")]
+fn door_tls(data: &DataDir, args: &ServeArgs, address: SocketAddr) -> anyhow::Result<DoorTls> {
+    if let (Some(certificate), Some(key)) = (&args.kurrentdb_tls_cert, &args.kurrentdb_tls_key) {
+        let identity = kurrentdb::TlsIdentity::from_files(certificate, key)
+            .context("reading the KurrentDB door's certificate and key")?;
+        tracing::info!(certificate = %certificate.display(), "KurrentDB door serves TLS");
+        return Ok(DoorTls::Given(identity));
+    }
+    if !address.ip().is_loopback() {
+        bail!(
+            "the KurrentDB door on {address} needs a certificate clients can verify: pass --kurrentdb-tls-cert FILE and --kurrentdb-tls-key FILE (a certificate is generated only for a loopback address)"
+        );
+    }
+    let directory = data.root().join(KURRENTDB_TLS_DIR);
+    let local = kurrentdb::tls::LocalTls::load_or_generate(
+        &directory,
+        &kurrentdb::tls::loopback_names(address.ip()),
+    )
+    .with_context(|| {
+        format!(
+            "the KurrentDB door's local certificate in {}",
+            directory.display()
+        )
+    })?;
+    tracing::info!(
+        authority = %local.authority_path.display(),
+        certificate = %local.certificate_path.display(),
+        generated = local.generated,
+        "KurrentDB door serves TLS with a locally generated certificate, for loopback only: clients trust it with tlsCaFile=<authority> (or tlsVerifyCert=false)"
+    );
+    Ok(DoorTls::Generated(local))
+}
+
+/// Where in the data directory the door's generated certificates are kept.
+#[cfg(feature = "kurrentdb")]
+const KURRENTDB_TLS_DIR: &str = "kurrentdb-tls";
 
 /// How the door's appends record their actor's proof: asserted by this path.
 #[cfg(feature = "kurrentdb")]
@@ -367,7 +446,7 @@ pub async fn run(data: &DataDir, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     println!("csp-ledger listening on http://{address}");
     // The protocol door's line comes second, so the first line stays the HTTP address.
     #[cfg(feature = "kurrentdb")]
-    let protocol = start_kurrentdb_protocol(args, state.clone(), protocol_stop).await?;
+    let protocol = start_kurrentdb_protocol(data, args, state.clone(), protocol_stop).await?;
     // The development directory's hint comes after the lines scripts read.
     if args.dev_directory {
         // Only a hint for a person: a closed stdout (a script that read the address and

@@ -15,40 +15,84 @@ use uuid::Uuid;
 const OPERATOR_KEY: &str = "test-operator-key-0123456789abcdef";
 const STORE_ADMIN_KEY: &str = "test-store-admin-key-0123456789abcdef";
 
+/// A `csp-ledger serve` with the door, as its first lines on stdout announce it.
+struct Door {
+    child: std::process::Child,
+    base: String,
+    grpc: String,
+    /// The generated certificate authority's path, when the door generated one.
+    authority: Option<String>,
+}
+
+impl Door {
+    fn start(data: &std::path::Path, extra: &[&str]) -> Door {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_csp-ledger"))
+            .arg("--data")
+            .arg(data)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--kurrentdb-listen",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .env("CSP_LEDGER_OPERATOR_KEY", OPERATOR_KEY)
+            .env("CSP_LEDGER_STORE_ADMIN_KEY", STORE_ADMIN_KEY)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut next = |prefix: &str| {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            line.trim().strip_prefix(prefix).map(str::to_string)
+        };
+        let base = next("csp-ledger listening on ").unwrap();
+        let grpc = next("csp-ledger kurrentdb protocol on ").unwrap();
+        let authority = if extra.contains(&"--kurrentdb-tls-cert") {
+            None
+        } else {
+            Some(next("csp-ledger kurrentdb certificate authority ").unwrap())
+        };
+        Door {
+            child,
+            base,
+            grpc,
+            authority,
+        }
+    }
+
+    /// A connection string over TLS, trusting the generated authority when there is one.
+    fn url(&self, user: &str, password: &str, verify: Option<&str>) -> String {
+        match verify {
+            Some(authority) => format!(
+                "esdb://{user}:{password}@{}?tls=true&tlsCaFile={authority}",
+                self.grpc
+            ),
+            None => format!(
+                "esdb://{user}:{password}@{}?tls=true&tlsVerifyCert=false",
+                self.grpc
+            ),
+        }
+    }
+
+    fn stop(mut self) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_client_reads_with_an_auditor_key_and_appends_only_as_store_admin() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_csp-ledger"))
-        .arg("--data")
-        .arg(dir.path())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--kurrentdb-listen",
-            "127.0.0.1:0",
-        ])
-        .env("CSP_LEDGER_OPERATOR_KEY", OPERATOR_KEY)
-        .env("CSP_LEDGER_STORE_ADMIN_KEY", STORE_ADMIN_KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("csp-ledger listening on ")
-        .unwrap()
-        .to_string();
-    line.clear();
-    stdout.read_line(&mut line).unwrap();
-    let grpc = line
-        .trim()
-        .strip_prefix("csp-ledger kurrentdb protocol on ")
-        .unwrap()
-        .to_string();
+    let door = Door::start(dir.path(), &[]);
+    let authority = door.authority.clone().unwrap();
+    let base = door.base.clone();
 
     let http = reqwest::Client::new();
     let issued: Value = http
@@ -77,8 +121,9 @@ async fn official_client_reads_with_an_auditor_key_and_appends_only_as_store_adm
     assert!(response.status().is_success());
 
     // The auditor reads $all through the door: the same events the ledger recorded.
+    // Over TLS, verifying the door against the authority it generated.
     let reader = kurrentdb::KurrentStore::connect(
-        &format!("esdb://auditor:{auditor}@{grpc}?tls=false"),
+        &door.url("auditor", &auditor, Some(&authority)),
         kurrentdb::KurrentStoreConfig::default(),
     )
     .unwrap();
@@ -119,14 +164,14 @@ async fn official_client_reads_with_an_auditor_key_and_appends_only_as_store_adm
         "an auditor key cannot append"
     );
     let wrong = kurrentdb::KurrentStore::connect(
-        &format!("esdb://auditor:not-a-key@{grpc}?tls=false"),
+        &door.url("auditor", "not-a-key", None),
         kurrentdb::KurrentStoreConfig::default(),
     )
     .unwrap();
     assert!(wrong.head().await.is_err(), "an unknown key reads nothing");
 
     let admin = kurrentdb::KurrentStore::connect(
-        &format!("esdb://admin:{STORE_ADMIN_KEY}@{grpc}?tls=false"),
+        &door.url("admin", STORE_ADMIN_KEY, None),
         kurrentdb::KurrentStoreConfig::default(),
     )
     .unwrap();
@@ -189,9 +234,116 @@ async fn official_client_reads_with_an_auditor_key_and_appends_only_as_store_adm
         .status();
     assert!(ready.is_success());
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
+    // Plain text reaches nothing: the door speaks TLS only.
+    let plain = kurrentdb::KurrentStore::connect(
+        &format!("esdb://auditor:{auditor}@{}?tls=false", door.grpc),
+        kurrentdb::KurrentStoreConfig::default(),
+    )
+    .unwrap();
+    assert!(
+        plain.head().await.is_err(),
+        "a plain-text client reads nothing"
+    );
+    door.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_door_generates_its_certificate_once_and_keeps_its_key_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let door = Door::start(dir.path(), &[]);
+    let authority = door.authority.clone().unwrap();
+    let tls_dir = dir.path().join("kurrentdb-tls");
+    assert_eq!(
+        std::path::Path::new(&authority),
+        tls_dir.join("authority.pem")
+    );
+    let key_mode = std::fs::metadata(tls_dir.join("key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        key_mode & 0o777,
+        0o600,
+        "the private key is the owner's alone"
+    );
+    let first = std::fs::read(tls_dir.join("certificate.pem")).unwrap();
+    door.stop();
+
+    // A restart serves the same certificate, so that clients given the authority keep it.
+    let door = Door::start(dir.path(), &[]);
+    assert_eq!(door.authority.as_deref(), Some(authority.as_str()));
+    assert_eq!(
+        std::fs::read(tls_dir.join("certificate.pem")).unwrap(),
+        first
+    );
+    let reader = kurrentdb::KurrentStore::connect(
+        &door.url("admin", STORE_ADMIN_KEY, Some(&authority)),
+        kurrentdb::KurrentStoreConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        reader.head().await.unwrap(),
+        None,
+        "an empty ledger, over TLS"
+    );
+    door.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_door_serves_the_certificate_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = kurrentdb::tls::GeneratedTls::generate(&["127.0.0.1".into()]).unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let (certificate, key, authority) = (
+        files.path().join("door.pem"),
+        files.path().join("door.key"),
+        files.path().join("ca.pem"),
+    );
+    std::fs::write(&certificate, &generated.identity.certificate_pem).unwrap();
+    std::fs::write(&key, &generated.identity.private_key_pem).unwrap();
+    std::fs::write(&authority, &generated.authority_pem).unwrap();
+    let door = Door::start(
+        dir.path(),
+        &[
+            "--kurrentdb-tls-cert",
+            certificate.to_str().unwrap(),
+            "--kurrentdb-tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        !dir.path().join("kurrentdb-tls").exists(),
+        "nothing generated"
+    );
+    let reader = kurrentdb::KurrentStore::connect(
+        &door.url("admin", STORE_ADMIN_KEY, Some(authority.to_str().unwrap())),
+        kurrentdb::KurrentStoreConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(reader.head().await.unwrap(), None);
+    door.stop();
+}
+
+#[test]
+fn a_door_off_loopback_without_a_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_csp-ledger"))
+        .arg("--data")
+        .arg(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--kurrentdb-listen",
+            "0.0.0.0:0",
+        ])
+        .env("CSP_LEDGER_OPERATOR_KEY", OPERATOR_KEY)
+        .env("RUST_LOG", "off")
+        .output()
         .unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--kurrentdb-tls-cert"), "{stderr}");
+    assert!(!dir.path().join("kurrentdb-tls").exists());
 }

@@ -4,9 +4,10 @@
 //! - [`KurrentStore`] implements [`store::EventStore`] on the official `eventstore` client
 //!   (4.x), so the ledger can run on a KurrentDB cluster (`--store kurrentdb://…`).
 //! - [`protocol::serve`] answers KurrentDB's gRPC client protocol (`Streams.Read`,
-//!   `Streams.Append`, `Streams.BatchAppend`, `ServerFeatures.GetSupportedMethods`) from any
-//!   [`store::EventStore`], so downstream services in any language can read and follow the
-//!   ledger with KurrentDB's official clients.
+//!   `Streams.Append`, `Streams.BatchAppend`, `ServerFeatures.GetSupportedMethods`, and the
+//!   persistent-subscription and projection services of a server that has none) from any
+//!   [`store::EventStore`], over TLS ([`tls`]), so downstream services in any language can
+//!   read and follow the ledger with KurrentDB's official clients.
 //!
 //! # How the ledger's envelope maps onto a KurrentDB event
 //!
@@ -47,7 +48,9 @@
 
 pub mod backend;
 pub mod envelope;
+mod listings;
 pub mod protocol;
+pub mod tls;
 
 pub use backend::{KurrentStore, KurrentStoreConfig, RetryPolicy};
 pub use protocol::{Principal, ProtocolAuth, ProtocolConfig, TlsIdentity};

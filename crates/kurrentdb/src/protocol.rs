@@ -3,9 +3,15 @@
 //!
 //! Served: `Streams.Read` (a stream or `$all`, both directions, counts, subscriptions with
 //! stream or event-type filters, checkpoints and caught-up signals), `Streams.Append`,
-//! `Streams.BatchAppend` and `ServerFeatures.GetSupportedMethods`, which advertises exactly
-//! these. Everything else (deletes, persistent subscriptions, projections, users, gossip,
-//! operations) answers `UNIMPLEMENTED`: never a wrong answer.
+//! `Streams.BatchAppend` (a concurrency error carries KurrentDB's `WrongExpectedVersion`
+//! details in both), the persistent-subscription and projection services as a server
+//! without any answers them (empty listings, `NOT_FOUND` for one by name; see the
+//! `listings` module) and `ServerFeatures.GetSupportedMethods`, which advertises these.
+//! Everything else (deletes, creating persistent subscriptions or projections, users,
+//! gossip, operations) answers `UNIMPLEMENTED`: never a wrong answer.
+//!
+//! TLS: [`ProtocolConfig::tls`] (see [`crate::tls`]); official clients send credentials only
+//! over TLS.
 //!
 //! Authentication is HTTP Basic (`authorization: Basic …`), checked by the caller's
 //! [`ProtocolAuth`]: reads need a [`Principal::Reader`] or [`Principal::StoreAdmin`];
@@ -68,6 +74,20 @@ pub mod generated {
                     "/event_store.client.server_features.rs"
                 ));
             }
+            /// `event_store.client.persistent_subscriptions`.
+            pub mod persistent_subscriptions {
+                include!(concat!(
+                    env!("OUT_DIR"),
+                    "/event_store.client.persistent_subscriptions.rs"
+                ));
+            }
+            /// `event_store.client.projections`.
+            pub mod projections {
+                include!(concat!(
+                    env!("OUT_DIR"),
+                    "/event_store.client.projections.rs"
+                ));
+            }
         }
     }
     /// `google.rpc`.
@@ -80,6 +100,8 @@ pub mod generated {
 }
 
 use generated::event_store::client as proto;
+use proto::persistent_subscriptions::persistent_subscriptions_server::PersistentSubscriptionsServer;
+use proto::projections::projections_server::ProjectionsServer;
 use proto::server_features::server_features_server::{ServerFeatures, ServerFeaturesServer};
 use proto::server_features::{SupportedMethod, SupportedMethods};
 use proto::streams::streams_server::{Streams, StreamsServer};
@@ -148,7 +170,7 @@ impl ProtocolAuth {
         })
     }
 
-    fn principal<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+    pub(crate) fn principal<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
         let header = request
             .metadata()
             .get("authorization")
@@ -238,17 +260,10 @@ pub struct ProtocolConfig {
     pub tls: Option<TlsIdentity>,
 }
 
-/// A TLS server identity in PEM.
-#[derive(Clone)]
-pub struct TlsIdentity {
-    /// The certificate chain, leaf first.
-    pub certificate_pem: Vec<u8>,
-    /// The private key.
-    pub private_key_pem: Vec<u8>,
-}
+pub use crate::tls::TlsIdentity;
 
-/// Serves the KurrentDB client protocol for `store` on `listener` (plain-text HTTP/2; put a
-/// TLS terminator in front, or use loopback) until `shutdown` completes. Open reads and
+/// Serves the KurrentDB client protocol for `store` on `listener` (over TLS when
+/// [`ProtocolConfig::tls`] is given, plain-text HTTP/2 otherwise) until `shutdown` completes. Open reads and
 /// subscriptions are ended at shutdown.
 pub async fn serve(
     store: Arc<dyn EventStore>,
@@ -256,6 +271,13 @@ pub async fn serve(
     config: ProtocolConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    // A TLS identity that cannot be used fails the start, before anything runs.
+    let acceptor = match &config.tls {
+        Some(identity) => Some(tokio_rustls::TlsAcceptor::from(
+            crate::tls::server_config(identity).map_err(ServeError::Tls)?,
+        )),
+        None => None,
+    };
     let (stop_sender, stop) = watch::channel(false);
     let chains = ChainIndex::start(store.clone(), stop.clone());
     let streams = StreamsService {
@@ -276,27 +298,133 @@ pub async fn serve(
             QuickAck(connection)
         })
     });
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = &config.tls {
-        // Two rustls providers are linked in (see Cargo.toml), so one must be chosen for the
-        // process; if the embedding program already chose one, that choice stands.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let identity =
-            tonic::transport::Identity::from_pem(&tls.certificate_pem, &tls.private_key_pem);
-        builder = builder
-            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
-            .map_err(ServeError::Transport)?;
-    }
-    let result = builder
+    let router = tonic::transport::Server::builder()
         .add_service(StreamsServer::new(streams))
         .add_service(ServerFeaturesServer::new(FeaturesService))
-        .serve_with_incoming_shutdown(incoming, async move {
-            shutdown.await;
-            // Long-lived subscriptions would otherwise hold the graceful shutdown open.
-            stop_sender.send_replace(true);
-        })
-        .await;
+        .add_service(PersistentSubscriptionsServer::new(
+            crate::listings::PersistentSubscriptionsService {
+                auth: config.auth.clone(),
+            },
+        ))
+        .add_service(ProjectionsServer::new(
+            crate::listings::ProjectionsService {
+                auth: config.auth.clone(),
+            },
+        ));
+    let shutdown = async move {
+        shutdown.await;
+        // Long-lived subscriptions would otherwise hold the graceful shutdown open.
+        stop_sender.send_replace(true);
+    };
+    let result = match acceptor {
+        None => {
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        Some(acceptor) => {
+            let handshaken = handshakes(incoming, acceptor);
+            router
+                .serve_with_incoming_shutdown(handshaken, shutdown)
+                .await
+        }
+    };
     result.map_err(ServeError::Transport)
+}
+
+/// TLS handshakes in flight at once; more connections wait to be accepted.
+const HANDSHAKES_MAX: usize = 256;
+/// Longest a client may take to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The connections of `incoming` after their TLS handshakes, each done in a task of its
+/// own so that a slow client holds up no other.
+fn handshakes(
+    incoming: impl Stream<Item = std::io::Result<QuickAck>> + Send + 'static,
+    acceptor: tokio_rustls::TlsAcceptor,
+) -> impl Stream<Item = std::io::Result<TlsConnection>> {
+    let (sender, receiver) = mpsc::channel(HANDSHAKES_MAX);
+    let permits = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_MAX));
+    tokio::spawn(async move {
+        let mut incoming = std::pin::pin!(incoming);
+        loop {
+            // The server dropping its end (shutdown) ends the accepting too.
+            let accepted = tokio::select! {
+                accepted = incoming.next() => accepted,
+                _ = sender.closed() => return,
+            };
+            let connection = match accepted {
+                Some(Ok(connection)) => connection,
+                Some(Err(error)) => {
+                    tracing::debug!(%error, "accepting a protocol connection");
+                    continue;
+                }
+                None => return,
+            };
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let (acceptor, sender) = (acceptor.clone(), sender.clone());
+            tokio::spawn(async move {
+                let _permit = permit;
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(connection)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = sender.send(Ok(TlsConnection(Box::new(stream)))).await;
+                    }
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, "TLS handshake of a protocol connection failed");
+                    }
+                    Err(_) => tracing::debug!("TLS handshake of a protocol connection timed out"),
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(receiver)
+}
+
+/// A protocol connection over TLS.
+struct TlsConnection(Box<tokio_rustls::server::TlsStream<QuickAck>>);
+
+impl tokio::io::AsyncRead for TlsConnection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsConnection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut *self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0).poll_shutdown(cx)
+    }
+}
+
+impl tonic::transport::server::Connected for TlsConnection {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.0.get_ref().0.connect_info()
+    }
 }
 
 /// A connection that re-arms TCP_QUICKACK after every read (Linux clears it as it goes).
@@ -386,6 +514,9 @@ pub enum ServeError {
     /// The gRPC transport failed.
     #[error("KurrentDB protocol server: transport failed")]
     Transport(#[source] tonic::transport::Error),
+    /// The TLS identity could not be used.
+    #[error("KurrentDB protocol server: TLS")]
+    Tls(#[source] crate::tls::TlsError),
 }
 
 /// Chain values of the served log, computed by following the store (see the module docs).
@@ -464,17 +595,27 @@ impl ServerFeatures for FeaturesService {
         &self,
         _request: Request<()>,
     ) -> Result<Response<SupportedMethods>, Status> {
-        let streams = "event_store.client.streams.streams";
-        let method = |name: &str, features: &[&str]| SupportedMethod {
+        // Clients look a method up as `/{service}/{method}`, lowercased; some (Node's) fall
+        // back to KurrentDB's HTTP API for a listing not advertised here.
+        let method = |service: &str, name: &str, features: &[&str]| SupportedMethod {
             method_name: name.into(),
-            service_name: streams.into(),
+            service_name: service.into(),
             features: features.iter().map(|f| f.to_string()).collect(),
         };
+        let streams = "event_store.client.streams.streams";
+        let persistent = "event_store.client.persistent_subscriptions.persistentsubscriptions";
+        let projections = "event_store.client.projections.projections";
         Ok(Response::new(SupportedMethods {
             methods: vec![
-                method("read", &[]),
-                method("append", &[]),
-                method("batchappend", &[]),
+                method(streams, "read", &[]),
+                method(streams, "append", &[]),
+                method(streams, "batchappend", &[]),
+                // The four the Rust client needs before it lists over gRPC at all.
+                method(persistent, "list", &["stream", "all"]),
+                method(persistent, "getinfo", &["stream", "all"]),
+                method(persistent, "replayparked", &["stream", "all"]),
+                method(persistent, "restartsubsystem", &[]),
+                method(projections, "statistics", &[]),
             ],
             event_store_server_version: ADVERTISED_SERVER_VERSION.into(),
         }))
@@ -768,15 +909,23 @@ async fn batch_step(
             }),
         }),
         Err(error) => {
-            let status = match &error {
-                StoreError::WrongExpectedRevision { .. } => tonic::Code::FailedPrecondition,
-                StoreError::Invalid(_) => tonic::Code::InvalidArgument,
-                _ => tonic::Code::Unavailable,
+            let (status, details) = match &error {
+                // Clients unpack these details into their own concurrency error (Node's
+                // `WrongExpectedVersionError`, .NET's `WrongExpectedVersionException`), as
+                // KurrentDB sends them; without them they raise a bare error.
+                StoreError::WrongExpectedRevision {
+                    expected, actual, ..
+                } => (
+                    tonic::Code::FailedPrecondition,
+                    Some(batch_wrong_expected_version(*expected, *actual)),
+                ),
+                StoreError::Invalid(_) => (tonic::Code::InvalidArgument, None),
+                _ => (tonic::Code::Unavailable, None),
             };
             batch_append_resp::Result::Error(generated::google::rpc::Status {
                 code: status as i32,
                 message: error.to_string(),
-                details: None,
+                details,
             })
         }
     };
@@ -786,6 +935,41 @@ async fn batch_step(
         stream_identifier: options.stream_identifier,
         expected_stream_position: Some(echoed),
     }))
+}
+
+/// The type URL under which KurrentDB packs a batch append's concurrency error.
+const WRONG_EXPECTED_VERSION_TYPE_URL: &str =
+    "type.googleapis.com/event_store.client.WrongExpectedVersion";
+
+/// A batch append's concurrency error as the `details` of its status: the shared
+/// `event_store.client.WrongExpectedVersion` message, packed as a `google.protobuf.Any`.
+fn batch_wrong_expected_version(
+    expected: ExpectedRevision,
+    actual: Option<u64>,
+) -> prost_types::Any {
+    use proto::wrong_expected_version::{
+        CurrentStreamRevisionOption, ExpectedStreamPositionOption,
+    };
+    let details = proto::WrongExpectedVersion {
+        current_stream_revision_option: Some(match actual {
+            Some(revision) => CurrentStreamRevisionOption::CurrentStreamRevision(revision),
+            None => CurrentStreamRevisionOption::CurrentNoStream(()),
+        }),
+        expected_stream_position_option: Some(match expected {
+            ExpectedRevision::Exact(revision) => {
+                ExpectedStreamPositionOption::ExpectedStreamPosition(revision)
+            }
+            ExpectedRevision::Any => ExpectedStreamPositionOption::ExpectedAny(()),
+            ExpectedRevision::StreamExists => {
+                ExpectedStreamPositionOption::ExpectedStreamExists(())
+            }
+            ExpectedRevision::NoStream => ExpectedStreamPositionOption::ExpectedNoStream(()),
+        }),
+    };
+    prost_types::Any {
+        type_url: WRONG_EXPECTED_VERSION_TYPE_URL.into(),
+        value: prost::Message::encode_to_vec(&details),
+    }
 }
 
 fn wrong_expected_version(
@@ -1367,5 +1551,47 @@ fn read_event(
         }),
         link: None,
         position: Some(read_resp::read_event::Position::CommitPosition(position)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_concurrency_error_carries_wrong_expected_version_details() {
+        use proto::wrong_expected_version::{
+            CurrentStreamRevisionOption, ExpectedStreamPositionOption,
+        };
+        let any = batch_wrong_expected_version(ExpectedRevision::Exact(3), Some(5));
+        // Clients find the message by the name after the URL's last slash.
+        assert_eq!(
+            any.type_url.rsplit('/').next(),
+            Some("event_store.client.WrongExpectedVersion")
+        );
+        let details = <proto::WrongExpectedVersion as prost::Message>::decode(any.value.as_slice());
+        let details = details.unwrap_or_else(|e| panic!("decode: {e}"));
+        assert_eq!(
+            details.current_stream_revision_option,
+            Some(CurrentStreamRevisionOption::CurrentStreamRevision(5))
+        );
+        assert_eq!(
+            details.expected_stream_position_option,
+            Some(ExpectedStreamPositionOption::ExpectedStreamPosition(3))
+        );
+        let details = <proto::WrongExpectedVersion as prost::Message>::decode(
+            batch_wrong_expected_version(ExpectedRevision::StreamExists, None)
+                .value
+                .as_slice(),
+        )
+        .unwrap_or_else(|e| panic!("decode: {e}"));
+        assert_eq!(
+            details.current_stream_revision_option,
+            Some(CurrentStreamRevisionOption::CurrentNoStream(()))
+        );
+        assert_eq!(
+            details.expected_stream_position_option,
+            Some(ExpectedStreamPositionOption::ExpectedStreamExists(()))
+        );
     }
 }

@@ -11,6 +11,7 @@ import traceback
 import uuid
 
 from kurrentdbclient import KurrentDBClient, NewEvent, StreamState
+from kurrentdbclient.exceptions import WrongCurrentVersionError
 
 ADMIN_URL = os.environ["ENDPOINT_ADMIN_URL"]
 READER_URL = os.environ["ENDPOINT_READER_URL"]
@@ -62,6 +63,27 @@ def main() -> None:
             if not item.is_caught_up and item.id == more.id:
                 break
         subscription.stop()
+
+        # A wrong expected version is the client's own concurrency error, through Append (one
+        # event) and BatchAppend (several): the door sends KurrentDB's details.
+        late = [NewEvent(type="Happened", data=b"\x90", content_type=CONTENT_TYPE) for _ in range(2)]
+        for proposed in (late[:1], late):
+            try:
+                admin.append_to_stream(stream, events=proposed if len(proposed) > 1 else proposed[0], current_version=1)
+            except WrongCurrentVersionError as error:
+                assert error.actual_version == 3, error.actual_version
+            else:
+                raise AssertionError("appended at a wrong expected version")
+        try:
+            admin.append_to_stream(f"partner-{uuid.uuid4()}", events=late, current_version=0)
+        except WrongCurrentVersionError as error:
+            assert error.actual_version == StreamState.NO_STREAM, error.actual_version
+        else:
+            raise AssertionError("appended to a stream that does not exist at revision 0")
+
+        # What a teardown lists: nothing, rather than an error.
+        assert reader.list_subscriptions() == [], "persistent subscriptions"
+        assert list(reader.list_all_projection_statistics()) == [], "projections"
 
         try:
             reader.append_to_stream(stream, events=[NewEvent(type="X", data=b"", content_type=CONTENT_TYPE)], current_version=3)
