@@ -87,15 +87,28 @@ impl Door {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_client_reads_with_an_auditor_key_and_appends_only_as_store_admin() {
-    let dir = tempfile::tempdir().unwrap();
-    let door = Door::start(dir.path(), &[]);
-    let authority = door.authority.clone().unwrap();
-    let base = door.base.clone();
+/// Waits until `/readyz` says the read models have caught up with the log (they follow it
+/// asynchronously), with no unreadable event.
+async fn assert_ready(base: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let response = reqwest::get(format!("{base}/readyz")).await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not ready after 20 s: {status} {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
 
-    let http = reqwest::Client::new();
-    let issued: Value = http
+/// An auditor key issued by the operator.
+async fn issue_auditor_key(base: &str) -> String {
+    let issued: Value = reqwest::Client::new()
         .post(format!("{base}/v1/keys"))
         .bearer_auth(OPERATOR_KEY)
         .json(&json!({"kind": "auditor", "name": "audit"}))
@@ -105,12 +118,16 @@ async fn official_client_reads_with_an_auditor_key_and_appends_only_as_store_adm
         .json()
         .await
         .unwrap();
-    let auditor = issued["key"].as_str().unwrap().to_string();
+    issued["key"].as_str().unwrap().to_string()
+}
+
+/// A provider onboarded through the HTTP API: its events in its own streams.
+async fn onboard_provider(base: &str) {
     let onboard = json!({"type": "onboard_provider", "tenant_id": Uuid::now_v7(), "tenant_country": "US",
         "partner_number": "2000001", "legal_name": "Northwind", "countries_served": ["US"],
         "support": {"email": "support@northwind.example", "phone": "+1 555 0100", "website": null},
         "first_admin": {"full_name": "Admin", "email": "admin@northwind.example"}});
-    let response = http
+    let response = reqwest::Client::new()
         .post(format!("{base}/v1/commands"))
         .bearer_auth(OPERATOR_KEY)
         .header("idempotency-key", Uuid::now_v7().to_string())
@@ -119,6 +136,17 @@ async fn official_client_reads_with_an_auditor_key_and_appends_only_as_store_adm
         .await
         .unwrap();
     assert!(response.status().is_success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_client_reads_with_an_auditor_key_and_appends_only_as_store_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let door = Door::start(dir.path(), &[]);
+    let authority = door.authority.clone().unwrap();
+    let base = door.base.clone();
+
+    let auditor = issue_auditor_key(&base).await;
+    onboard_provider(&base).await;
 
     // The auditor reads $all through the door: the same events the ledger recorded.
     // Over TLS, verifying the door against the authority it generated.
@@ -226,13 +254,7 @@ async fn official_client_reads_with_an_auditor_key_and_appends_only_as_store_adm
         "{actor}"
     );
     // The server's own read models took the migrated event in.
-    let ready = http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(ready.is_success());
+    assert_ready(&base).await;
 
     // Plain text reaches nothing: the door speaks TLS only.
     let plain = kurrentdb::KurrentStore::connect(
@@ -346,4 +368,70 @@ fn a_door_off_loopback_without_a_certificate_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--kurrentdb-tls-cert"), "{stderr}");
     assert!(!dir.path().join("kurrentdb-tls").exists());
+}
+
+/// The official Node.js client (`@kurrent/kurrentdb-client` from npm, in tests/kurrentdb-node,
+/// installed there by `.ci/run` with `npm ci`) against a real `serve`: over TLS verified
+/// against the generated authority, with credentials; see tests/kurrentdb-node/door.mjs for
+/// what it checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs node and the npm packages .ci/run installs (tests/kurrentdb-node, npm ci)"]
+async fn official_node_client_reads_subscribes_appends_and_is_refused_a_foreign_event() {
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/kurrentdb-node/door.mjs");
+    let dir = tempfile::tempdir().unwrap();
+    let door = Door::start(dir.path(), &[]);
+    let auditor = issue_auditor_key(&door.base).await;
+    onboard_provider(&door.base).await;
+    // Two events a migration tool could bring, of one partner's stream, as the ledger's
+    // envelope metadata describes them (the actor the ledger reads, the ids, the time).
+    let events: Vec<Value> = domain::sample_events()
+        .into_iter()
+        .filter(|e| matches!(e.event_type(), "EnrollmentStarted" | "MpnProfilesObserved"))
+        .map(|sample| {
+            let metadata = json!({
+                "$correlationId": Uuid::now_v7(), "$causationId": Uuid::now_v7(),
+                "schemaVersion": sample.schema_version(), "actor": r#"{"kind":"operator"}"#,
+                "commandId": Uuid::now_v7(), "recordedAt": chrono::Utc::now(),
+            });
+            json!({
+                "type": sample.event_type(),
+                "data": base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    sample.encode().unwrap()
+                ),
+                "metadata": metadata,
+            })
+        })
+        .collect();
+    assert_eq!(events.len(), 2);
+    let samples = domain::sample_events();
+    let Some(domain::Event::EnrollmentStarted(started)) = samples.first() else {
+        panic!("the first sample is an enrollment")
+    };
+    let stream = format!("partner-{}", started.partner_id.uuid());
+    let run = tokio::process::Command::new("node")
+        .arg(&script)
+        .env("DOOR", &door.grpc)
+        .env("CA_FILE", door.authority.as_deref().unwrap())
+        .env("AUDITOR_KEY", &auditor)
+        .env("ADMIN_KEY", STORE_ADMIN_KEY)
+        .env("MIGRATED_STREAM", &stream)
+        .env("MIGRATED_EVENTS", serde_json::to_string(&events).unwrap())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("the Node.js client finishes within 120 s")
+        .expect("node runs (is Node.js installed?)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("node official client: ok"),
+        "Node.js client failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    // The ledger itself took the migrated events in, and stays ready.
+    assert_ready(&door.base).await;
+    door.stop();
 }

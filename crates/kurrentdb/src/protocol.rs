@@ -762,8 +762,7 @@ impl Streams for StreamsService {
         tokio::spawn(async move {
             // Batches are collected per correlation id until `is_final`, then appended in
             // one store append, so a batch is all-or-nothing.
-            let mut pending: HashMap<Uuid, (Option<batch_append_req::Options>, Vec<Proposed>)> =
-                HashMap::new();
+            let mut pending: HashMap<Uuid, PendingBatch> = HashMap::new();
             loop {
                 let message = match requests.message().await {
                     Ok(Some(message)) => message,
@@ -829,11 +828,22 @@ fn actor_of<T>(request: &Request<T>) -> String {
     format!("kurrentdb:{user}")
 }
 
+/// A batch being collected: its options, its events so far, and why it is already refused.
+#[derive(Default)]
+struct PendingBatch {
+    options: Option<batch_append_req::Options>,
+    events: Vec<Proposed>,
+    refused: Option<Status>,
+}
+
+/// One message of a batch-append stream; a response when it ends a batch. A batch's own
+/// failure is answered in the batch's response (with the details clients unpack), so the
+/// other batches of the stream go on; only a message that names no batch ends the stream.
 async fn batch_step(
     store: &Arc<dyn EventStore>,
     check: &AppendCheck,
     actor: &str,
-    pending: &mut HashMap<Uuid, (Option<batch_append_req::Options>, Vec<Proposed>)>,
+    pending: &mut HashMap<Uuid, PendingBatch>,
     message: BatchAppendReq,
 ) -> Option<Result<BatchAppendResp, Status>> {
     let correlation = match uuid_of(message.correlation_id.as_ref()) {
@@ -842,14 +852,18 @@ async fn batch_step(
     };
     let entry = pending.entry(correlation).or_default();
     if message.options.is_some() {
-        entry.0 = message.options;
+        entry.options = message.options;
     }
     for proposed in message.proposed_messages {
-        if entry.1.len() == EVENTS_PER_APPEND_MAX {
-            pending.remove(&correlation);
-            return Some(Err(Status::invalid_argument(format!(
+        if entry.refused.is_some() {
+            break;
+        }
+        if entry.events.len() == EVENTS_PER_APPEND_MAX {
+            entry.refused = Some(Status::invalid_argument(format!(
                 "a batch holds at most {EVENTS_PER_APPEND_MAX} events"
-            ))));
+            )));
+            entry.events.clear();
+            break;
         }
         match new_event(
             proposed.id,
@@ -858,40 +872,40 @@ async fn batch_step(
             proposed.data.to_vec(),
             actor,
         ) {
-            Ok(event) => entry.1.push(event),
+            Ok(event) => entry.events.push(event),
             Err(status) => {
-                pending.remove(&correlation);
-                return Some(Err(status));
+                entry.refused = Some(status);
+                entry.events.clear();
             }
         }
     }
     if !message.is_final {
         return None;
     }
-    let (options, events) = pending.remove(&correlation)?;
-    let Some(options) = options else {
-        return Some(Err(Status::invalid_argument("a batch without options")));
+    let batch = pending.remove(&correlation)?;
+    let correlation_id = message.correlation_id;
+    let Some(options) = batch.options else {
+        return Some(Ok(batch_refused(
+            correlation_id,
+            None,
+            Status::invalid_argument("a batch without options"),
+        )));
     };
+    if let Some(status) = batch.refused {
+        return Some(Ok(batch_refused(correlation_id, Some(options), status)));
+    }
     use batch_append_req::options::ExpectedStreamPosition as Requested;
-    use batch_append_resp::ExpectedStreamPosition as Echoed;
-    let (expected, echoed) = match options.expected_stream_position {
-        Some(Requested::StreamPosition(revision)) => (
-            ExpectedRevision::Exact(revision),
-            Echoed::StreamPosition(revision),
-        ),
-        Some(Requested::NoStream(())) => (ExpectedRevision::NoStream, Echoed::NoStream(())),
-        Some(Requested::StreamExists(())) => {
-            (ExpectedRevision::StreamExists, Echoed::StreamExists(()))
-        }
-        Some(Requested::Any(())) | None => (ExpectedRevision::Any, Echoed::Any(())),
+    let expected = match options.expected_stream_position {
+        Some(Requested::StreamPosition(revision)) => ExpectedRevision::Exact(revision),
+        Some(Requested::NoStream(())) => ExpectedRevision::NoStream,
+        Some(Requested::StreamExists(())) => ExpectedRevision::StreamExists,
+        Some(Requested::Any(())) | None => ExpectedRevision::Any,
     };
-    let stream = match stream_name(options.stream_identifier.as_ref()) {
-        Ok(stream) => stream,
-        Err(status) => return Some(Err(status)),
-    };
-    let events = match check.admit(&stream, events) {
-        Ok(events) => events,
-        Err(status) => return Some(Err(status)),
+    let admitted = stream_name(options.stream_identifier.as_ref())
+        .and_then(|stream| Ok((check.admit(&stream, batch.events)?, stream)));
+    let (events, stream) = match admitted {
+        Ok(admitted) => admitted,
+        Err(status) => return Some(Ok(batch_refused(correlation_id, Some(options), status))),
     };
     let result = match store.append(&stream, expected, events).await {
         Ok(result) => batch_append_resp::Result::Success(batch_append_resp::Success {
@@ -908,38 +922,93 @@ async fn batch_step(
                 None => batch_append_resp::success::PositionOption::NoPosition(()),
             }),
         }),
-        Err(error) => {
-            let (status, details) = match &error {
-                // Clients unpack these details into their own concurrency error (Node's
-                // `WrongExpectedVersionError`, .NET's `WrongExpectedVersionException`), as
-                // KurrentDB sends them; without them they raise a bare error.
-                StoreError::WrongExpectedRevision {
-                    expected, actual, ..
-                } => (
-                    tonic::Code::FailedPrecondition,
-                    Some(batch_wrong_expected_version(*expected, *actual)),
-                ),
-                StoreError::Invalid(_) => (tonic::Code::InvalidArgument, None),
-                _ => (tonic::Code::Unavailable, None),
-            };
+        Err(
+            ref error @ StoreError::WrongExpectedRevision {
+                expected, actual, ..
+            },
+        ) => {
+            // Clients unpack these details into their own concurrency error (Node's
+            // `WrongExpectedVersionError`, Python's `WrongCurrentVersionError`), as KurrentDB
+            // sends them; without them they raise a bare error.
             batch_append_resp::Result::Error(generated::google::rpc::Status {
-                code: status as i32,
+                code: tonic::Code::FailedPrecondition as i32,
                 message: error.to_string(),
-                details,
+                details: Some(batch_wrong_expected_version(expected, actual)),
             })
+        }
+        Err(error) => {
+            return Some(Ok(batch_refused(
+                correlation_id,
+                Some(options),
+                status_of(error),
+            )));
         }
     };
     Some(Ok(BatchAppendResp {
-        correlation_id: message.correlation_id,
+        correlation_id,
         result: Some(result),
         stream_identifier: options.stream_identifier,
-        expected_stream_position: Some(echoed),
+        expected_stream_position: Some(echoed_position(options.expected_stream_position)),
     }))
 }
 
-/// The type URL under which KurrentDB packs a batch append's concurrency error.
-const WRONG_EXPECTED_VERSION_TYPE_URL: &str =
-    "type.googleapis.com/event_store.client.WrongExpectedVersion";
+/// The expected position a batch asked for, as its response echoes it.
+fn echoed_position(
+    requested: Option<batch_append_req::options::ExpectedStreamPosition>,
+) -> batch_append_resp::ExpectedStreamPosition {
+    use batch_append_req::options::ExpectedStreamPosition as Requested;
+    use batch_append_resp::ExpectedStreamPosition as Echoed;
+    match requested {
+        Some(Requested::StreamPosition(revision)) => Echoed::StreamPosition(revision),
+        Some(Requested::NoStream(())) => Echoed::NoStream(()),
+        Some(Requested::StreamExists(())) => Echoed::StreamExists(()),
+        Some(Requested::Any(())) | None => Echoed::Any(()),
+    }
+}
+
+/// A batch's refusal as its response. The status always carries details, since clients
+/// read them without looking first (Node's fails on a status without any): a refused
+/// request is KurrentDB's `BadRequest` with the reason, anything else `Unknown`.
+fn batch_refused(
+    correlation_id: Option<proto::Uuid>,
+    options: Option<batch_append_req::Options>,
+    status: Status,
+) -> BatchAppendResp {
+    let details = match status.code() {
+        tonic::Code::InvalidArgument => prost_types::Any {
+            type_url: format!("{TYPE_URL_PREFIX}event_store.client.BadRequest"),
+            value: prost::Message::encode_to_vec(&proto::BadRequest {
+                message: status.message().to_string(),
+            }),
+        },
+        _ => prost_types::Any {
+            type_url: format!("{TYPE_URL_PREFIX}event_store.client.Unknown"),
+            value: prost::Message::encode_to_vec(&proto::Unknown {}),
+        },
+    };
+    let (stream_identifier, expected) = match options {
+        Some(options) => (
+            options.stream_identifier,
+            Some(echoed_position(options.expected_stream_position)),
+        ),
+        None => (None, None),
+    };
+    BatchAppendResp {
+        correlation_id,
+        result: Some(batch_append_resp::Result::Error(
+            generated::google::rpc::Status {
+                code: status.code() as i32,
+                message: status.message().to_string(),
+                details: Some(details),
+            },
+        )),
+        stream_identifier,
+        expected_stream_position: expected,
+    }
+}
+
+/// The prefix of the type URLs under which KurrentDB packs a status's details.
+const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
 
 /// A batch append's concurrency error as the `details` of its status: the shared
 /// `event_store.client.WrongExpectedVersion` message, packed as a `google.protobuf.Any`.
@@ -967,7 +1036,7 @@ fn batch_wrong_expected_version(
         }),
     };
     prost_types::Any {
-        type_url: WRONG_EXPECTED_VERSION_TYPE_URL.into(),
+        type_url: format!("{TYPE_URL_PREFIX}event_store.client.WrongExpectedVersion"),
         value: prost::Message::encode_to_vec(&details),
     }
 }
