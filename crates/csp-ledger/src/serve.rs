@@ -216,13 +216,31 @@ async fn start_kurrentdb_protocol(
     let append_check = kurrentdb::protocol::AppendCheck::new(|stream, proposed| {
         proposed
             .into_iter()
-            .map(|p| handler::admit_asserted(stream.as_str(), p.event, p.enveloped, KURRENTDB_DOOR))
+            .map(|mut p| {
+                if p.json {
+                    // A JSON payload becomes the MessagePack the ledger keeps, then passes
+                    // the same check as any other.
+                    p.event.payload =
+                        handler::payload_from_json(&p.event.event_type, &p.event.payload)
+                            .map_err(|error| format!("JSON payload: {error}"))?
+                            .encode()
+                            .map_err(|error| error.to_string())?;
+                }
+                handler::admit_asserted(stream.as_str(), p.event, p.enveloped, KURRENTDB_DOOR)
+            })
             .collect()
+    });
+    // Readers asking for JSON get each event the ledger can read in its JSON form; what it
+    // cannot read (another application's events, a fault) is served as stored.
+    let json_view = kurrentdb::JsonView::new(|event| match handler::read_event(event) {
+        handler::LogEntry::Event(_, event) => handler::payload_to_json(&event).ok(),
+        _ => None,
     });
     let config = kurrentdb::protocol::ProtocolConfig {
         auth,
         append_check,
         tls: Some(tls.identity()),
+        json_view: Some(json_view),
     };
     let shutdown = async move {
         while !*stop.borrow() {

@@ -435,3 +435,123 @@ async fn official_node_client_reads_subscribes_appends_and_is_refused_a_foreign_
     assert_ready(&door.base).await;
     door.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_asking_for_json_gets_json_tied_to_the_log_and_json_appends_are_admitted() {
+    use eventstore::{AppendToStreamOptions, Client, EventData, ReadAllOptions, StreamPosition};
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let door = Door::start(dir.path(), &[]);
+    let authority = door.authority.clone().unwrap();
+    let auditor = issue_auditor_key(&door.base).await;
+    onboard_provider(&door.base).await;
+    let plain = kurrentdb::KurrentStore::connect(
+        &door.url("auditor", &auditor, Some(&authority)),
+        kurrentdb::KurrentStoreConfig::default(),
+    )
+    .unwrap();
+    let recorded = plain
+        .read_all(ReadFrom::Start, Direction::Forwards, 100)
+        .await
+        .unwrap();
+    assert!(!recorded.is_empty());
+
+    // The connection name asks for JSON.
+    let connect = |user: &str, key: &str| {
+        let url = format!(
+            "{}&connectionName=json",
+            door.url(user, key, Some(&authority))
+        );
+        Client::new(url.parse().unwrap()).unwrap()
+    };
+    let json_reader = connect("auditor", &auditor);
+    let read_json = |client: Client| async move {
+        let options = ReadAllOptions::default()
+            .forwards()
+            .position(StreamPosition::Start)
+            .max_count(100);
+        let mut stream = client.read_all(&options).await.unwrap();
+        let mut events = Vec::new();
+        while let Some(resolved) = stream.next().await.unwrap() {
+            events.push(resolved.event.expect("an event, not a link"));
+        }
+        events
+    };
+    let served = read_json(json_reader.clone()).await;
+    assert_eq!(served.len(), recorded.len());
+    for (json, stored) in served.iter().zip(&recorded) {
+        assert_eq!(json.id, stored.event_id);
+        assert!(json.is_json, "{} is served as JSON", stored.event_type);
+        assert_eq!(json.metadata["content-type"], "application/json");
+        let event =
+            domain::Event::decode(&stored.event_type, stored.schema_version, &stored.payload)
+                .unwrap();
+        let expected: Value =
+            serde_json::from_slice(&handler::payload_to_json(&event).unwrap()).unwrap();
+        assert_eq!(json.as_json::<Value>().unwrap(), expected);
+        // The record's canonical bytes, which the JSON no longer is, by their hash.
+        let metadata: Value = serde_json::from_slice(&json.custom_metadata).unwrap();
+        let mut body = Vec::new();
+        store::codec::encode_body(stored, &mut body);
+        assert_eq!(
+            metadata["recordSha256"],
+            store::codec::chain_hex(&sha2::Sha256::digest(&body).into()),
+        );
+    }
+
+    // A JSON append of a ledger event type is converted to MessagePack and admitted.
+    let admin = connect("admin", STORE_ADMIN_KEY);
+    let samples = domain::sample_events();
+    let sample = &samples[0];
+    let domain::Event::EnrollmentStarted(started) = sample else {
+        panic!("the first sample is an enrollment")
+    };
+    let stream = format!("partner-{}", started.partner_id.uuid());
+    let payload: Value =
+        serde_json::from_slice(&handler::payload_to_json(sample).unwrap()).unwrap();
+    let envelope = json!({
+        "$correlationId": Uuid::now_v7(), "$causationId": Uuid::now_v7(),
+        "schemaVersion": sample.schema_version(), "actor": r#"{"kind":"operator"}"#,
+        "commandId": Uuid::now_v7(), "recordedAt": chrono::Utc::now(),
+    });
+    let id = Uuid::now_v7();
+    let event = EventData::json(sample.event_type(), &payload)
+        .unwrap()
+        .id(id)
+        .metadata_as_json(&envelope)
+        .unwrap();
+    let options =
+        AppendToStreamOptions::default().expected_revision(eventstore::ExpectedRevision::NoStream);
+    let garbled = EventData::json(sample.event_type(), &json!({"partner_id": 7}))
+        .unwrap()
+        .metadata_as_json(&envelope)
+        .unwrap();
+    let refused = admin
+        .append_to_stream(stream.as_str(), &options, garbled)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("JSON payload"), "{refused}");
+    admin
+        .append_to_stream(stream.as_str(), &options, event)
+        .await
+        .unwrap();
+    let stored = plain
+        .read_stream(
+            &StreamName::new(stream).unwrap(),
+            ReadFrom::At(0),
+            Direction::Forwards,
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored[0].event_id, id);
+    let decoded = domain::Event::decode(
+        &stored[0].event_type,
+        stored[0].schema_version,
+        &stored[0].payload,
+    )
+    .unwrap();
+    assert_eq!(&decoded, sample, "kept as the ledger's MessagePack");
+    assert_ready(&door.base).await;
+    door.stop();
+}

@@ -116,3 +116,58 @@ pub fn admit_asserted(
         .map_err(|error| error.to_string())?;
     Ok(event)
 }
+
+/// An event's payload as JSON: the fields of its MessagePack form, ids and times as the
+/// strings the HTTP API shows (the domain's JSON form, less its `type` tag, which the
+/// envelope carries). For readers of the KurrentDB door that ask for JSON.
+pub fn payload_to_json(event: &Event) -> Result<Vec<u8>, String> {
+    let mut value = serde_json::to_value(event).map_err(|error| error.to_string())?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("type");
+    }
+    serde_json::to_vec(&value).map_err(|error| error.to_string())
+}
+
+/// Reads a JSON payload of `event_type` at its current version (the inverse of
+/// [`payload_to_json`]), checked as the MessagePack form is.
+pub fn payload_from_json(event_type: &str, json: &[u8]) -> Result<Event, String> {
+    if domain::current_version(event_type).is_none() {
+        return Err(format!("unknown event type {event_type:?}"));
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_slice(json).map_err(|error| format!("{event_type}: {error}"))?;
+    let fields = value
+        .as_object_mut()
+        .ok_or_else(|| format!("{event_type}: a payload is a JSON object"))?;
+    if fields.contains_key("type") {
+        return Err(format!(
+            "{event_type}: the payload names no type of its own (the event's type is its type)"
+        ));
+    }
+    fields.insert("type".into(), serde_json::Value::String(event_type.into()));
+    serde_json::from_value(value).map_err(|error| format!("{event_type}: {error}"))
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_reads_back_from_its_json_as_the_same_payload() {
+        for sample in domain::sample_events() {
+            let json = payload_to_json(&sample).unwrap_or_else(|e| panic!("{e}"));
+            let back = payload_from_json(sample.event_type(), &json)
+                .unwrap_or_else(|e| panic!("{}: {e}", sample.event_type()));
+            assert_eq!(back, sample);
+            assert_eq!(back.encode().ok(), sample.encode().ok());
+        }
+        assert!(payload_from_json("Happened", b"{}").is_err());
+        assert!(payload_from_json("EnrollmentStarted", b"{}").is_err());
+        assert!(payload_from_json("EnrollmentStarted", b"[]").is_err());
+        let other = payload_to_json(&domain::sample_events()[1]).unwrap_or_default();
+        assert!(
+            payload_from_json("EnrollmentStarted", &other).is_err(),
+            "another type's payload"
+        );
+    }
+}

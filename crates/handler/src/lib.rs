@@ -26,7 +26,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use envelope::{actor_text, admit_asserted, decode};
+pub use envelope::{actor_text, admit_asserted, decode, payload_from_json, payload_to_json};
 
 /// Events read per page while catching up the write model.
 const CATCH_UP_PAGE_EVENTS: usize = 4096;

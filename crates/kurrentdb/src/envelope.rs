@@ -44,6 +44,16 @@ pub struct EnvelopeMetadata {
     /// when serving).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain: Option<String>,
+    /// SHA-256 of the record's canonical bytes ([`store::codec::encode_body`], the leaf of
+    /// the ledger's Merkle tree), as 64 lowercase hex digits: served to readers that read
+    /// events as JSON, whose data is then not the bytes the ledger hashed, so that they can
+    /// still tie an event to the log.
+    #[serde(
+        rename = "recordSha256",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub record_sha256: Option<String>,
 }
 
 impl EnvelopeMetadata {
@@ -57,6 +67,7 @@ impl EnvelopeMetadata {
             command_id: event.command_id,
             recorded_at: event.recorded_at,
             chain: chain.map(codec::chain_hex),
+            record_sha256: None,
         }
     }
 
@@ -69,6 +80,14 @@ impl EnvelopeMetadata {
     /// Decodes JSON bytes; the error says what is wrong.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
         serde_json::from_slice(bytes).map_err(|error| format!("bad envelope metadata: {error}"))
+    }
+
+    /// SHA-256 of `event`'s canonical bytes in hex (see [`EnvelopeMetadata::record_sha256`]).
+    pub fn record_sha256_of(event: &RecordedEvent) -> String {
+        use sha2::Digest as _;
+        let mut body = Vec::with_capacity(codec::body_len(event));
+        codec::encode_body(event, &mut body);
+        codec::chain_hex(&sha2::Sha256::digest(&body).into())
     }
 
     /// The chain value, decoded from hex.
@@ -131,6 +150,7 @@ mod tests {
             command_id: Uuid::from_u128(4),
             recorded_at: DateTime::<Utc>::from_timestamp_nanos(1_790_000_000_123_456_789),
             chain: Some(codec::chain_hex(&[7; 32])),
+            record_sha256: None,
         };
         let bytes = metadata.to_bytes();
         let text = String::from_utf8_lossy(&bytes);

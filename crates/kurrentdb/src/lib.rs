@@ -53,4 +53,4 @@ pub mod protocol;
 pub mod tls;
 
 pub use backend::{KurrentStore, KurrentStoreConfig, RetryPolicy};
-pub use protocol::{Principal, ProtocolAuth, ProtocolConfig, TlsIdentity};
+pub use protocol::{JsonView, Principal, ProtocolAuth, ProtocolConfig, TlsIdentity};

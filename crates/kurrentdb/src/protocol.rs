@@ -208,6 +208,9 @@ pub struct Proposed {
     pub event: NewEvent,
     /// Whether the proposer sent envelope metadata (actor, ids, time) of its own.
     pub enveloped: bool,
+    /// Whether the payload is JSON (content type `application/json`, the clients' default)
+    /// rather than the ledger's MessagePack: the check converts it, or refuses it.
+    pub json: bool,
 }
 
 type AdmitFn = dyn Fn(&StreamName, Vec<Proposed>) -> Result<Vec<NewEvent>, String> + Send + Sync;
@@ -234,8 +237,8 @@ impl AppendCheck {
         }
     }
 
-    /// Every event as proposed: for a store that holds no domain of its own (this crate's
-    /// protocol tests).
+    /// Every event as proposed (a JSON payload kept as sent): for a store that holds no
+    /// domain of its own (this crate's protocol tests).
     pub fn any() -> Self {
         Self::new(|_, proposed| Ok(proposed.into_iter().map(|p| p.event).collect()))
     }
@@ -258,6 +261,48 @@ pub struct ProtocolConfig {
     /// loopback or behind a TLS terminator. Some official clients (Python's) send credentials
     /// only over TLS.
     pub tls: Option<TlsIdentity>,
+    /// How events are offered as JSON to readers that ask for it (see [`JsonView`]); `None`:
+    /// every reader gets the stored MessagePack.
+    pub json_view: Option<JsonView>,
+}
+
+type JsonFn = dyn Fn(&RecordedEvent) -> Option<Vec<u8>> + Send + Sync;
+
+/// An event's payload as JSON, for readers that ask for JSON: the program that embeds the
+/// door knows its payloads (this crate does not decode them). `None` for an event it cannot
+/// convert, which is then served as stored.
+///
+/// A reader asks for JSON by its connection name, which every official client sends from
+/// the connection string's `connectionName`: `json`, or any name ending in `+json`
+/// (`billing+json`). Its events then carry content type `application/json` and, in their
+/// custom metadata, `recordSha256`, the hash of the record's canonical bytes, which the JSON
+/// data no longer are.
+#[derive(Clone)]
+pub struct JsonView {
+    convert: Arc<JsonFn>,
+}
+
+impl JsonView {
+    /// Uses `convert(event)` for every event served to a reader that asks for JSON.
+    pub fn new(
+        convert: impl Fn(&RecordedEvent) -> Option<Vec<u8>> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            convert: Arc::new(convert),
+        }
+    }
+}
+
+/// The content type of JSON payloads.
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+
+/// Whether the request's connection name asks for JSON (see [`JsonView`]).
+fn asks_for_json<T>(request: &Request<T>) -> bool {
+    request
+        .metadata()
+        .get("connection-name")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|name| name == "json" || name.ends_with("+json"))
 }
 
 pub use crate::tls::TlsIdentity;
@@ -284,6 +329,7 @@ pub async fn serve(
         store,
         auth: config.auth.clone(),
         append_check: config.append_check.clone(),
+        json_view: config.json_view.clone(),
         chains,
         stop,
     };
@@ -626,6 +672,7 @@ struct StreamsService {
     store: Arc<dyn EventStore>,
     auth: ProtocolAuth,
     append_check: AppendCheck,
+    json_view: Option<JsonView>,
     chains: Arc<ChainIndex>,
     stop: watch::Receiver<bool>,
 }
@@ -639,6 +686,7 @@ impl Streams for StreamsService {
 
     async fn read(&self, request: Request<ReadReq>) -> Result<Response<Self::ReadStream>, Status> {
         self.auth.principal(&request)?;
+        let json = self.json_view.clone().filter(|_| asks_for_json(&request));
         let options = request
             .into_inner()
             .options
@@ -650,6 +698,7 @@ impl Streams for StreamsService {
             chains: self.chains.clone(),
             sender,
             plan,
+            json,
         };
         let mut stop = self.stop.clone();
         tokio::spawn(async move {
@@ -1121,14 +1170,15 @@ fn new_event(
         .get("type")
         .cloned()
         .ok_or_else(|| Status::invalid_argument("an event needs a type"))?;
-    match system.get("content-type").map(String::as_str) {
-        Some(CONTENT_TYPE) => {}
+    let json = match system.get("content-type").map(String::as_str) {
+        Some(CONTENT_TYPE) => false,
+        Some(JSON_CONTENT_TYPE) => true,
         other => {
             return Err(Status::invalid_argument(format!(
-                "ledger payloads are MessagePack with content type {CONTENT_TYPE}, got {other:?}"
+                "ledger payloads are MessagePack ({CONTENT_TYPE}) or JSON ({JSON_CONTENT_TYPE}), got {other:?}"
             )));
         }
-    }
+    };
     let metadata = if custom.is_empty() {
         None
     } else {
@@ -1159,7 +1209,11 @@ fn new_event(
             payload,
         },
     };
-    Ok(Proposed { event, enveloped })
+    Ok(Proposed {
+        event,
+        enveloped,
+        json,
+    })
 }
 
 /// What a read asks for, checked.
@@ -1335,6 +1389,8 @@ struct ReadTask {
     chains: Arc<ChainIndex>,
     sender: mpsc::Sender<Result<ReadResp, Status>>,
     plan: ReadPlan,
+    /// Set when the reader asked for JSON and the door offers it.
+    json: Option<JsonView>,
 }
 
 /// The client went away: stop quietly.
@@ -1376,8 +1432,12 @@ impl ReadTask {
 
     async fn send_event(&self, event: RecordedEvent) -> Result<(), Result<Gone, Status>> {
         let chain = self.chains.chain_at(event.position.0).await.map_err(Err)?;
-        let content =
-            read_resp::Content::Event(read_event(event, &chain, self.plan.structured_ids));
+        let content = read_resp::Content::Event(read_event(
+            event,
+            &chain,
+            self.plan.structured_ids,
+            self.json.as_ref(),
+        ));
         self.send(content).await
     }
 
@@ -1586,8 +1646,19 @@ fn read_event(
     event: RecordedEvent,
     chain: &ChainValue,
     structured_ids: bool,
+    json: Option<&JsonView>,
 ) -> read_resp::ReadEvent {
-    let metadata = EnvelopeMetadata::of(&event, Some(chain)).to_bytes();
+    let mut metadata = EnvelopeMetadata::of(&event, Some(chain));
+    let mut content_type = CONTENT_TYPE;
+    let mut data = None;
+    if let Some(view) = json {
+        metadata.record_sha256 = Some(EnvelopeMetadata::record_sha256_of(&event));
+        data = (view.convert)(&event);
+        if data.is_some() {
+            content_type = JSON_CONTENT_TYPE;
+        }
+    }
+    let metadata = metadata.to_bytes();
     let id = if structured_ids {
         let value = event.event_id.as_u128();
         proto::uuid::Value::Structured(proto::uuid::Structured {
@@ -1601,7 +1672,7 @@ fn read_event(
     let ticks = event.recorded_at.timestamp_nanos_opt().unwrap_or_default() / 100;
     let system = HashMap::from([
         ("type".to_string(), event.event_type.clone()),
-        ("content-type".to_string(), CONTENT_TYPE.to_string()),
+        ("content-type".to_string(), content_type.to_string()),
         ("created".to_string(), ticks.to_string()),
     ]);
     let position = event.position.0;
@@ -1616,7 +1687,7 @@ fn read_event(
             commit_position: position,
             metadata: system,
             custom_metadata: metadata.into(),
-            data: event.payload.into(),
+            data: data.unwrap_or(event.payload).into(),
         }),
         link: None,
         position: Some(read_resp::read_event::Position::CommitPosition(position)),

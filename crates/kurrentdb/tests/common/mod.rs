@@ -61,6 +61,7 @@ impl Endpoint {
             auth: auth(),
             append_check: AppendCheck::any(),
             tls,
+            json_view: None,
         };
         let server = tokio::spawn(async move {
             let stopped = async move {
