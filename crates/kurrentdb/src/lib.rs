@@ -18,7 +18,7 @@
 //! | position | the `$all` position: commit position, which equals the prepare position for every event written by a gRPC append (see below) |
 //! | event id | the event id |
 //! | event type | the event type (`type` system metadata) |
-//! | payload | the event data, MessagePack, content type `application/octet-stream` |
+//! | payload | the event data, MessagePack, content type `application/octet-stream` (the protocol server offers JSON to readers that ask: [`protocol::JsonView`]) |
 //! | correlation id, causation id | custom metadata `$correlationId`, `$causationId` (KurrentDB's own names, so its `$by_correlation_id` projection works) |
 //! | schema version, actor, command id, recorded at, chain value | custom metadata `schemaVersion`, `actor`, `commandId`, `recordedAt` (RFC 3339, nanoseconds), `chain` (64 hex digits) |
 //!

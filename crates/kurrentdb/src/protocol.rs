@@ -13,6 +13,11 @@
 //! TLS: [`ProtocolConfig::tls`] (see [`crate::tls`]); official clients send credentials only
 //! over TLS.
 //!
+//! JSON: payloads are the store's MessagePack; a reader that asks for JSON by its connection
+//! name gets them converted by the embedding program ([`JsonView`]), with the record's hash;
+//! appends may send JSON (content type `application/json`), which the [`AppendCheck`]
+//! converts or refuses ([`Proposed::json`]).
+//!
 //! Authentication is HTTP Basic (`authorization: Basic …`), checked by the caller's
 //! [`ProtocolAuth`]: reads need a [`Principal::Reader`] or [`Principal::StoreAdmin`];
 //! appends need a [`Principal::StoreAdmin`], because appends through this door bypass the
