@@ -389,9 +389,12 @@ impl<S: TileStore> Tree<S> {
     /// that place yet. Unflushed tiles are served from memory.
     pub fn tile(&self, id: TileId) -> Result<Option<Vec<u8>>, TlogError> {
         let width = usize::from(id.width);
+        if usize::from(id.level) >= TILE_LEVELS || width == 0 || width > TILE_WIDTH {
+            return Ok(None);
+        }
         let hashes = self.size >> (u32::from(id.level) * TILE_HEIGHT);
-        let available = hashes.saturating_sub(id.index * TILE_WIDTH as u64);
-        if u32::from(id.level) * TILE_HEIGHT >= 64 || (available as usize) < width {
+        let available = hashes.saturating_sub(id.index.saturating_mul(TILE_WIDTH as u64));
+        if available < width as u64 {
             return Ok(None);
         }
         self.with_row(id.level, id.index, width, |row| tile_bytes(&row[..width]))
@@ -426,6 +429,19 @@ impl<S: TileStore> Tree<S> {
     /// The hash of the perfect subtree of height `height` (leaves `index × 2^height ..`),
     /// which must be complete in the tree.
     fn node(&self, height: u32, index: u64) -> Result<Hash, TlogError> {
+        // The right frontier of the current size is the compact range: proofs at the current
+        // size meet it on every right border, where the tiles are partial and uncached (up to
+        // 127 hashes a node).
+        if height < 64 && (self.size >> height) & 1 == 1 && index == (self.size >> height) - 1 {
+            let position = if height == 63 {
+                0
+            } else {
+                (self.size >> (height + 1)).count_ones() as usize
+            };
+            if let Some(hash) = self.range.hashes().get(position) {
+                return Ok(*hash);
+            }
+        }
         let level = (height / TILE_HEIGHT) as u8;
         let sublevel = height % TILE_HEIGHT;
         let first = index << sublevel;

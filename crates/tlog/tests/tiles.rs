@@ -93,6 +93,13 @@ fn tiles_served_by_path_are_the_tiles_of_the_current_size() -> Result<(), Box<dy
         width: 89,
     };
     assert_eq!(tree.tile(wide)?, None);
+    // Coordinates no tree has are not there either, rather than a panic.
+    let beyond = TileId {
+        level: 9,
+        index: u64::MAX,
+        width: 1,
+    };
+    assert_eq!(tree.tile(beyond)?, None);
     Ok(())
 }
 
