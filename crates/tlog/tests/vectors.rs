@@ -1,6 +1,7 @@
 //! Conformance with the RFC 6962 / RFC 9162 proof vectors of transparency-dev/merkle in
-//! `../shared/vectors/rfc6962/`: every `wantErr: false` case verifies, every `wantErr: true`
-//! case is refused.
+//! `tests/vectors/rfc6962/` (a copy of the shared vectors, Apache-2.0, their LICENSE beside
+//! them, so that a clean clone has them): every `wantErr: false` case verifies, every
+//! `wantErr: true` case is refused.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,7 @@ use serde::Deserialize;
 use tlog::{Hash, parse_hash, verify_consistency, verify_inclusion, verify_subtree_inclusion};
 
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/rfc6962")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/rfc6962")
 }
 
 fn cases(kind: &str) -> Vec<(PathBuf, serde_json::Value)> {
@@ -96,7 +97,7 @@ fn check_all<T: for<'de> Deserialize<'de>>(
     let cases = cases(kind);
     assert!(
         !cases.is_empty(),
-        "no vectors under {kind}: is shared/ beside the repository?"
+        "no vectors under {kind}: are tests/vectors/rfc6962 checked out?"
     );
     let mut failures = Vec::new();
     for (path, value) in &cases {
