@@ -374,13 +374,14 @@ impl Projections {
     /// everything applied.
     ///
     /// Time-bound facts (granular admin expiry, lapsed requests) are judged at the view's
-    /// instant: the given time, the recorded time of the event at the given position, or the
-    /// wall clock for the current view (see [`View::with_instant`]).
+    /// instant: the given time, or the recorded time of the view's last event. Reads no
+    /// clock: a caller that judges the current view at its own `now` says so
+    /// ([`View::with_instant`], [`crate::dispatch::view`]).
     pub fn at(&self, as_of: Option<AsOf>) -> Result<View<'_>, QueryError> {
         let table = &self.events;
         let count = table.positions.len();
         let (n, instant) = match as_of {
-            None => (count, Some(Utc::now().max(self.time_of_count(count)))),
+            None => (count, None),
             Some(AsOf::Position(position)) => {
                 let reached = table.positions.last().copied();
                 if reached.is_none_or(|last| position > last) {

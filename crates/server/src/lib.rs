@@ -18,7 +18,6 @@ pub mod openapi;
 pub mod params;
 pub mod policy;
 pub mod problem;
-pub mod query;
 pub mod render;
 mod routes;
 
