@@ -3,7 +3,7 @@
 //! (C2SP tlog-cosignature, timestamped Ed25519).
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -628,29 +628,12 @@ pub fn open_checkpoint(note: &str, key: &VerifierKey) -> Result<Checkpoint, Note
     Checkpoint::parse(note.verify(key)?)
 }
 
-/// Writes a secret file: mode 0600, to a temporary name, synced, renamed into place, the
-/// directory synced (as `credentials::write_atomically` does; tlog does not depend on the
-/// credential store for it).
+/// Writes a secret file (mode 0600), durably and all at once, making its directory.
 fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         fs::create_dir_all(dir)?;
     }
-    let temporary = path.with_extension("tmp");
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&temporary)?;
-    // A temporary file left by a crash keeps the mode it was made with: set it again.
-    #[cfg(unix)]
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&temporary, path)?;
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    atomic_file::replace(path, bytes, atomic_file::Access::Private)
 }
 
 /// Hashes in base64, as proofs carry them in JSON (standard alphabet, padded).

@@ -8,7 +8,7 @@
 //!
 //! With a file (`sessions.json` in the data directory, beside the credential store; never in
 //! the log), every change is written through before the call returns, the whole file at
-//! once through [`credentials::write_atomically`] (mode 0600), so that sessions survive a
+//! once through [`atomic_file::replace`] (mode 0600), so that sessions survive a
 //! restart and a session ended stays ended. The file holds each session's token SHA-256,
 //! principal and expiry, never a token. On start, expired sessions are dropped; a damaged
 //! file is a warning and an empty table (everyone signs in again), not a failure to start.
@@ -296,7 +296,9 @@ impl Sessions {
         }
         let result = serde_json::to_vec(&stored)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| credentials::write_atomically(&file.path, &bytes));
+            .and_then(|bytes| {
+                atomic_file::replace(&file.path, &bytes, atomic_file::Access::Private)
+            });
         match result {
             Ok(()) => *written = generation,
             Err(error) => tracing::error!(
