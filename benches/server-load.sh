@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 1; }
-cargo build --release -p csp-ledger --quiet
-B="$PWD/target/release/csp-ledger"
+cargo build --profile dist -p csp-ledger --quiet
+B="$PWD/target/dist/csp-ledger"
 WORK=$(mktemp -d)
 trap 'kill -TERM ${SPID:-0} 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cd "$WORK"

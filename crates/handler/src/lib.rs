@@ -206,6 +206,21 @@ pub struct Fault {
     pub reason: String,
 }
 
+impl Fault {
+    /// The fault as `/v1/verify` and `csp-ledger verify --json` report it to operators and
+    /// auditors (`/readyz`, open to anyone, shows neither the stream nor the reason).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "position": self.position.0,
+            "stream": self.stream,
+            "event_type": self.event_type,
+            "schema_version": self.schema_version,
+            "newer_schema": self.newer_schema,
+            "reason": self.reason,
+        })
+    }
+}
+
 /// Where a recorded command's events are; the events themselves stay in the log.
 #[derive(Clone)]
 struct RecordedCommand {
@@ -519,22 +534,11 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
 impl WriteModel {
     fn apply(&mut self, recorded: &store::RecordedEvent) {
         let stream = recorded.stream.as_str();
-        let entry = read_event(recorded);
-        if matches!(entry, LogEntry::Foreign) {
-            self.foreign += 1;
-            return;
-        }
-        // A retry of the command gets its events back, or the fault: never a second
-        // decision.
-        self.recorded
-            .entry(recorded.command_id)
-            .or_insert_with(|| RecordedCommand {
-                stream: stream.to_string(),
-                first_revision: recorded.revision,
-                revision: recorded.revision,
-            })
-            .revision = recorded.revision;
-        match entry {
+        match read_event(recorded) {
+            LogEntry::Foreign => {
+                self.foreign += 1;
+                return;
+            }
             LogEntry::Event(meta, event) => self.state.evolve(&meta, &event),
             LogEntry::Fault(fault) => {
                 tracing::warn!(
@@ -549,8 +553,17 @@ impl WriteModel {
                     .or_insert(self.faults.len());
                 self.faults.push(fault);
             }
-            LogEntry::Foreign => unreachable!("returned above"),
         }
+        // A retry of the command gets its events back, or the fault: never a second
+        // decision.
+        self.recorded
+            .entry(recorded.command_id)
+            .or_insert_with(|| RecordedCommand {
+                stream: stream.to_string(),
+                first_revision: recorded.revision,
+                revision: recorded.revision,
+            })
+            .revision = recorded.revision;
     }
 }
 

@@ -37,7 +37,6 @@ use tracing::Level;
 use auth::limiter::{AttemptLimiter, BackoffConfig, Monotonic, SystemMonotonic};
 use auth::sessions::Sessions;
 pub use auth::{ApiKeys, KeyInfo, KeyKind, Principal};
-pub use routes::health::fault_json;
 
 /// The command handler the server drives, over any store.
 pub type Handler = CommandHandler<dyn EventStore>;

@@ -156,7 +156,12 @@ impl Server {
 
     /// The log's head position.
     pub async fn head(&self) -> Option<u64> {
-        let (_, body) = self.call(Method::GET, "/readyz", None, None).await;
+        let (status, body) = self.call(Method::GET, "/readyz", None, None).await;
+        // `null` for an empty log; no field at all is an error answer, worth its body.
+        assert!(
+            body.get("log_head").is_some(),
+            "/readyz answered {status} without a log head: {body}"
+        );
         body["log_head"].as_u64()
     }
 
