@@ -19,6 +19,8 @@
 //!   threaded through one arena; may-order reads a dense array of partners' standings and a
 //!   table of customers' record summaries (both derived, never serialized) and goes to the
 //!   full histories only for views older than the latest change or for busier customers.
+//! - **By name**: [`dispatch`] parses a query from its name and parameters, answers it and
+//!   renders it to JSON with its explanation, for the HTTP API and the command line alike.
 //! - **Operation**: deterministic (the same log gives equal state and the same checkpoint
 //!   bytes); [`checkpoint`]s with a format version and checksum; [`rebuild`] with
 //!   [`Progress`]; a live [`Runner`] following the store's subscription.
@@ -37,6 +39,7 @@
 
 mod cache;
 pub mod checkpoint;
+pub mod dispatch;
 mod idtable;
 mod input;
 mod intern;

@@ -13,8 +13,10 @@ use domain::{
 };
 use serde::Serialize;
 
+use domain::order::{Known, OrderFacts, StandingProof};
+
 use crate::model::{
-    Agreement, CustomerRec, PartnerRec, PartnerStatus, Projections, StandingSummary,
+    Agreement, CustomerRec, PartnerRec, PartnerStatus, Projections, RecordSummary,
     TIME_INDEX_STRIDE, UserRec,
 };
 use crate::timeline::{Fact, History, Marks, NONE};
@@ -372,13 +374,14 @@ impl Projections {
     /// everything applied.
     ///
     /// Time-bound facts (granular admin expiry, lapsed requests) are judged at the view's
-    /// instant: the given time, the recorded time of the event at the given position, or the
-    /// wall clock for the current view (see [`View::with_instant`]).
+    /// instant: the given time, or the recorded time of the view's last event. Reads no
+    /// clock: a caller that judges the current view at its own `now` says so
+    /// ([`View::with_instant`], [`crate::dispatch::view`]).
     pub fn at(&self, as_of: Option<AsOf>) -> Result<View<'_>, QueryError> {
         let table = &self.events;
         let count = table.positions.len();
         let (n, instant) = match as_of {
-            None => (count, Some(Utc::now().max(self.time_of_count(count)))),
+            None => (count, None),
             Some(AsOf::Position(position)) => {
                 let reached = table.positions.last().copied();
                 if reached.is_none_or(|last| position > last) {
@@ -471,13 +474,6 @@ impl Projections {
     }
 }
 
-fn fail<T>(refusal: OrderRefusal, failed_by: Option<u32>) -> Result<T, OrderDenial> {
-    Err(OrderDenial {
-        refusal,
-        failed_by: failed_by.map(EventRef),
-    })
-}
-
 impl<'p> View<'p> {
     /// The position this view answers at (`None`: before the first event).
     pub fn position(&self) -> Option<u64> {
@@ -535,63 +531,6 @@ impl<'p> View<'p> {
         self.p.partners[index as usize].id
     }
 
-    /// The standing of a partner in a program, or the first of its conditions that fails.
-    /// `index` is the partner's, looked up by the caller (`None`: no such partner).
-    #[allow(clippy::too_many_arguments)]
-    fn standing(
-        &self,
-        id: PartnerId,
-        index: Option<u32>,
-        program_since: fn(&StandingSummary) -> u32,
-        not_found: fn(PartnerId) -> OrderRefusal,
-        not_in_program: fn(PartnerId) -> OrderRefusal,
-        deauthorized: fn(PartnerId) -> OrderRefusal,
-        not_authorized: fn(PartnerId) -> OrderRefusal,
-        agreement_missing: fn(PartnerId) -> OrderRefusal,
-    ) -> Result<(Standing, u32), OrderDenial> {
-        let n = self.n;
-        let Some(index) = index else {
-            return fail(not_found(id), None);
-        };
-        // The summary answers for any view after the partner's latest marks; the record's
-        // full marks, for older views.
-        let summary = &self.p.standings[index as usize];
-        let partner = || &self.p.partners[index as usize];
-        let latest_before = |latest: u32, all: fn(&PartnerRec) -> &Marks| match latest {
-            NONE => None,
-            latest if latest < n => Some(latest),
-            _ => all(partner()).last_before(n),
-        };
-        if summary.created >= n {
-            return fail(not_found(id), None);
-        }
-        if program_since(summary) >= n {
-            return fail(not_in_program(id), None);
-        }
-        if let Some(seq) = latest_before(summary.deauthorized, |p| &p.deauthorized) {
-            return fail(deauthorized(id), Some(seq));
-        }
-        let Some(authorized) = latest_before(summary.authorized, |p| &p.authorized) else {
-            // A rejection is the event that made it fail, when there is one.
-            let rejected = match partner().status.at(n) {
-                Some((seq, PartnerStatus::Rejected { .. })) => Some(seq),
-                _ => None,
-            };
-            return fail(not_authorized(id), rejected);
-        };
-        let Some(agreement) = latest_before(summary.signed, |p| &p.signed) else {
-            return fail(agreement_missing(id), None);
-        };
-        Ok((
-            Standing {
-                partner: id,
-                authorized: EventRef(authorized),
-                agreement_signed: EventRef(agreement),
-            },
-            index,
-        ))
-    }
-
     /// Whether provider `provider` may order for `customer` citing `reseller` (SPEC §2.5),
     /// with the evidence of every condition or the first failing one, checked in the
     /// domain's order: provider, reseller, partnership, customer, reseller of record,
@@ -611,97 +550,24 @@ impl<'p> View<'p> {
         customer: CustomerId,
         reseller: PartnerId,
     ) -> Result<OrderRight, OrderDenial> {
-        let n = self.n;
-        // The customer's record is the one lookup likely to miss every cache: start it first,
-        // so that its memory is fetched while the partners' conditions are checked (the
-        // conditions are still judged in the domain's order).
-        let c = self
-            .p
-            .customer_index
-            .get(&customer)
-            .map(|summary| (summary.index, summary));
-        let p_index = self.p.partner_index.get(&provider).copied();
-        let r_index = self.p.partner_index.get(&reseller).copied();
-        let partnership = p_index
-            .zip(r_index)
-            .and_then(|pair| self.p.partnership_index.get(&pair))
-            .map(|index| &self.p.partnerships[*index as usize]);
-        let (provider_standing, p_index) = self.standing(
-            provider,
-            p_index,
-            |p| p.provider_since,
-            OrderRefusal::ProviderNotFound,
-            OrderRefusal::NotAProvider,
-            OrderRefusal::ProviderDeauthorized,
-            OrderRefusal::ProviderNotAuthorized,
-            OrderRefusal::ProviderAgreementNotSigned,
-        )?;
-        let (reseller_standing, r_index) = self.standing(
-            reseller,
-            r_index,
-            |p| p.reseller_since,
-            OrderRefusal::ResellerNotFound,
-            OrderRefusal::NotAReseller,
-            OrderRefusal::ResellerDeauthorized,
-            OrderRefusal::ResellerNotAuthorized,
-            OrderRefusal::ResellerAgreementNotSigned,
-        )?;
-        let partnership_fact = partnership.map_or(Fact::Never, |partnership| {
-            debug_assert!(partnership.provider == p_index && partnership.reseller == r_index);
-            partnership.active.at(n)
-        });
-        let partnership_authorized = match partnership_fact {
-            Fact::Held(seq) => seq,
-            Fact::Ended(seq) => {
-                return fail(
-                    OrderRefusal::PartnershipNotActive { provider, reseller },
-                    Some(seq),
-                );
-            }
-            Fact::Never => {
-                return fail(
-                    OrderRefusal::PartnershipNotActive { provider, reseller },
-                    None,
-                );
-            }
+        let standing = |s: StandingProof<u32>| Standing {
+            partner: s.partner,
+            authorized: EventRef(s.authorized),
+            agreement_signed: EventRef(s.agreement_signed),
         };
-        let Some((c, summary)) = c.filter(|(_, summary)| summary.created < n) else {
-            return fail(OrderRefusal::CustomerNotFound(customer), None);
-        };
-        let of_record = |partner: u32| {
-            summary.of_record(partner, n).unwrap_or_else(|| {
-                self.p.customers[c as usize]
-                    .relationships
-                    .iter()
-                    .find(|relationship| relationship.partner == partner)
-                    .map_or(Fact::Never, |relationship| relationship.of_record.at(n))
-            })
-        };
-        let reseller_of_record = match of_record(r_index) {
-            Fact::Held(seq) => seq,
-            other => {
-                return fail(
-                    OrderRefusal::ResellerNotOfRecord { reseller, customer },
-                    ended(other),
-                );
-            }
-        };
-        let provider_of_record = match of_record(p_index) {
-            Fact::Held(seq) => seq,
-            other => {
-                return fail(
-                    OrderRefusal::ProviderNotOfRecord { provider, customer },
-                    ended(other),
-                );
-            }
-        };
-        Ok(OrderRight {
-            provider: provider_standing,
-            reseller: reseller_standing,
-            partnership_authorized: EventRef(partnership_authorized),
-            reseller_of_record: EventRef(reseller_of_record),
-            provider_of_record: EventRef(provider_of_record),
-        })
+        match domain::order::may_order_by(&Facts(*self), provider, customer, reseller) {
+            Ok(proof) => Ok(OrderRight {
+                provider: standing(proof.provider),
+                reseller: standing(proof.reseller),
+                partnership_authorized: EventRef(proof.partnership_authorized),
+                reseller_of_record: EventRef(proof.reseller_of_record),
+                provider_of_record: EventRef(proof.provider_of_record),
+            }),
+            Err(denied) => Err(OrderDenial {
+                refusal: denied.refusal,
+                failed_by: denied.failed_by.map(EventRef),
+            }),
+        }
     }
 
     /// Every (provider, reseller) pair that may order for `customer`, sorted by ids.
@@ -1160,10 +1026,110 @@ impl<'p> View<'p> {
     }
 }
 
-fn ended(fact: Fact) -> Option<u32> {
+/// What the read models know of P, R and C as of a view, for the domain's one statement of
+/// may-order: facts are known by the sequence number of the event behind them, and a fact
+/// that ended by the event that ended it. Partners' standings and customers' records are
+/// read from their compact summaries, and from the full records only for views older than
+/// the latest change or for busier customers.
+struct Facts<'p>(View<'p>);
+
+impl<'p> OrderFacts for Facts<'p> {
+    type Event = u32;
+    /// The partner's index.
+    type Partner = u32;
+    /// The customer's record summary.
+    type Customer = &'p RecordSummary;
+
+    fn partner(&self, id: PartnerId) -> Option<u32> {
+        let index = *self.0.p.partner_index.get(&id)?;
+        (self.0.p.standings[index as usize].created < self.0.n).then_some(index)
+    }
+
+    fn customer(&self, id: CustomerId) -> Option<&'p RecordSummary> {
+        let summary = self.0.p.customer_index.get(&id)?;
+        (summary.created < self.0.n).then_some(summary)
+    }
+
+    fn in_program(&self, partner: u32, program: Program) -> bool {
+        let summary = &self.0.p.standings[partner as usize];
+        let since = match program {
+            Program::IndirectProvider => summary.provider_since,
+            Program::IndirectReseller => summary.reseller_since,
+        };
+        since < self.0.n
+    }
+
+    fn deauthorized(&self, partner: u32) -> Option<u32> {
+        let latest = self.0.p.standings[partner as usize].deauthorized;
+        self.0.latest_before(partner, latest, |p| &p.deauthorized)
+    }
+
+    fn authorized(&self, partner: u32) -> Known<u32> {
+        let latest = self.0.p.standings[partner as usize].authorized;
+        match self.0.latest_before(partner, latest, |p| &p.authorized) {
+            Some(seq) => Known::Holds(seq),
+            // A rejection is the event that made it fail, when there is one.
+            None => Known::Fails(
+                match self.0.p.partners[partner as usize].status.at(self.0.n) {
+                    Some((seq, PartnerStatus::Rejected { .. })) => Some(seq),
+                    _ => None,
+                },
+            ),
+        }
+    }
+
+    fn agreement_signed(&self, partner: u32) -> Option<u32> {
+        let latest = self.0.p.standings[partner as usize].signed;
+        self.0.latest_before(partner, latest, |p| &p.signed)
+    }
+
+    fn partnership_active(&self, provider: u32, reseller: u32) -> Known<u32> {
+        let fact = self
+            .0
+            .p
+            .partnership_index
+            .get(&(provider, reseller))
+            .map_or(Fact::Never, |index| {
+                self.0.p.partnerships[*index as usize].active.at(self.0.n)
+            });
+        known(fact)
+    }
+
+    fn of_record(&self, customer: &'p RecordSummary, partner: u32) -> Known<u32> {
+        let n = self.0.n;
+        let fact = customer.of_record(partner, n).unwrap_or_else(|| {
+            self.0.p.customers[customer.index as usize]
+                .relationships
+                .iter()
+                .find(|relationship| relationship.partner == partner)
+                .map_or(Fact::Never, |relationship| relationship.of_record.at(n))
+        });
+        known(fact)
+    }
+}
+
+impl View<'_> {
+    /// The latest of a partner's marks before the view: the summary's `latest` when the
+    /// view is past it, the record's full marks otherwise.
+    fn latest_before(
+        &self,
+        partner: u32,
+        latest: u32,
+        all: fn(&PartnerRec) -> &Marks,
+    ) -> Option<u32> {
+        match latest {
+            NONE => None,
+            latest if latest < self.n => Some(latest),
+            _ => all(&self.p.partners[partner as usize]).last_before(self.n),
+        }
+    }
+}
+
+fn known(fact: Fact) -> Known<u32> {
     match fact {
-        Fact::Ended(seq) => Some(seq),
-        _ => None,
+        Fact::Held(seq) => Known::Holds(seq),
+        Fact::Ended(seq) => Known::Fails(Some(seq)),
+        Fact::Never => Known::Fails(None),
     }
 }
 

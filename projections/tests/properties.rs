@@ -1,7 +1,7 @@
 //! Properties over random valid histories made by the domain's own commands:
 //! live incremental == full rebuild == resume from a checkpoint (byte for byte); as-of
-//! answers at sampled positions == answers of a rebuild of the prefix; may-order agrees with
-//! a naive SPEC §2.5 reference over the raw events and with the domain's own rule.
+//! answers at sampled positions == answers of a rebuild of the prefix; may-order on the read
+//! models agrees with the rule judged on the facts of the raw events and on the write model.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

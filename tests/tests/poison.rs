@@ -6,107 +6,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::*;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use credentials::{CredentialStore, HashCost};
-use domain::commands::*;
-use domain::types::SupportDetails;
-use domain::{Actor, AgentRole, Command, Country, Email, Event, PartnerId, PartnerNumber, UserId};
-use handler::{CommandHandler, CommandRequest, HandleError, HandlerConfig, IssuedSecret, Outcome};
+use domain::{Actor, PartnerId, UserId};
+use handler::HandleError;
 use projections::{Runner, RunnerConfig};
 use store::{EventStore, ExpectedRevision, MemoryStore, NewEvent, ReadFrom, StreamName};
 use uuid::Uuid;
-
-async fn handler_over(store: Arc<MemoryStore>) -> CommandHandler<MemoryStore> {
-    CommandHandler::new(
-        store,
-        Arc::new(CredentialStore::in_memory(HashCost::Minimal).unwrap()),
-        Arc::new(handler::SystemClock),
-        HandlerConfig::default(),
-    )
-    .await
-    .unwrap()
-}
-
-fn request(actor: Actor, command: impl Into<Command>) -> CommandRequest {
-    CommandRequest {
-        command_id: Uuid::now_v7(),
-        actor,
-        proof: domain::Proof::Asserted { by: "test".into() },
-        command: command.into(),
-        correlation_id: None,
-    }
-}
-
-fn onboard(name: &str, number: &str) -> OnboardProvider {
-    OnboardProvider {
-        tenant_id: domain::TenantId(Uuid::now_v7()),
-        tenant_country: Country::parse("US").unwrap(),
-        partner_number: PartnerNumber::parse(number).unwrap(),
-        legal_name: name.into(),
-        countries_served: vec![Country::parse("US").unwrap()],
-        support: SupportDetails {
-            email: Email::parse("support@provider.example").unwrap(),
-            phone: "+1 555 0100".into(),
-            website: None,
-        },
-        first_admin: NewUser {
-            full_name: format!("{name} Admin"),
-            email: Email::parse(&format!("admin@{number}.example")).unwrap(),
-        },
-    }
-}
-
-/// A provider whose first admin has changed its password.
-async fn ready_provider(
-    handler: &CommandHandler<MemoryStore>,
-    number: &str,
-) -> (PartnerId, UserId) {
-    let outcome = handler
-        .handle(request(Actor::Operator, onboard("Northwind", number)))
-        .await
-        .unwrap();
-    let Event::ProviderOnboarded(onboarded) = &outcome.events[0].event else {
-        panic!("expected ProviderOnboarded")
-    };
-    let (admin, password) = temporary(&outcome);
-    handler
-        .change_temporary_password(
-            Uuid::now_v7(),
-            admin,
-            onboarded.partner_id,
-            &password,
-            "a fine new password",
-        )
-        .await
-        .unwrap();
-    (onboarded.partner_id, admin)
-}
-
-fn temporary(outcome: &Outcome) -> (UserId, String) {
-    outcome
-        .secrets
-        .iter()
-        .find_map(|secret| match secret {
-            IssuedSecret::TemporaryPassword { user_id, password } => {
-                Some((*user_id, password.clone()))
-            }
-            IssuedSecret::LinkToken(_) => None,
-        })
-        .unwrap()
-}
-
-fn add_user(partner: PartnerId, name: &str) -> AddUser {
-    AddUser {
-        partner_id: partner,
-        full_name: name.into(),
-        email: Email::parse(&format!("{}@northwind.example", name.to_lowercase())).unwrap(),
-        agent_role: Some(AgentRole::SalesAgent),
-        admin_role: None,
-    }
-}
 
 /// An event written straight into the store, past every rule (as another application, a
 /// newer binary or a careless tool would).
@@ -181,14 +93,14 @@ async fn poison(store: &MemoryStore, victim: PartnerId) -> Vec<u64> {
 #[tokio::test]
 async fn the_write_model_passes_over_what_it_cannot_read_and_refuses_to_guess() {
     let store = Arc::new(MemoryStore::new());
-    let first = handler_over(store.clone()).await;
+    let first = handler_with_clock(store.clone(), Arc::new(handler::SystemClock)).await;
     let (partner, admin) = ready_provider(&first, "1000001").await;
     let (victim, victim_admin) = ready_provider(&first, "1000002").await;
     let unreadable = poison(&store, victim).await;
 
     // A second ledger process records a valid event on `partner` after the poison: the
     // first must apply it (catch-up used to skip it after a decode error).
-    let second = handler_over(store.clone()).await;
+    let second = handler_with_clock(store.clone(), Arc::new(handler::SystemClock)).await;
     let by_second = request(Actor::user(admin), add_user(partner, "Sam"));
     second.handle(by_second.clone()).await.unwrap();
 
@@ -233,14 +145,14 @@ async fn the_write_model_passes_over_what_it_cannot_read_and_refuses_to_guess() 
     assert!(faults[..3].iter().all(|fault| !fault.newer_schema));
 
     // A restart reads the same log to the same faults.
-    let restarted = handler_over(store.clone()).await;
+    let restarted = handler_with_clock(store.clone(), Arc::new(handler::SystemClock)).await;
     assert_eq!(restarted.faults().await.unwrap(), (faults, 1));
 }
 
 #[tokio::test]
 async fn the_read_models_pass_over_what_they_cannot_read() {
     let store = Arc::new(MemoryStore::new());
-    let handler = handler_over(store.clone()).await;
+    let handler = handler_with_clock(store.clone(), Arc::new(handler::SystemClock)).await;
     let (partner, admin) = ready_provider(&handler, "1000001").await;
     let (victim, _) = ready_provider(&handler, "1000002").await;
     poison(&store, victim).await;

@@ -7,8 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -292,9 +291,11 @@ impl CredentialStore {
             path: path.clone(),
             reason: error.to_string(),
         })?;
-        write_atomically(path, &bytes).map_err(|source| CredentialError::Io {
-            context: format!("writing {}", path.display()),
-            source,
+        atomic_file::replace(path, &bytes, atomic_file::Access::Private).map_err(|source| {
+            CredentialError::Io {
+                context: format!("writing {}", path.display()),
+                source,
+            }
         })
     }
 
@@ -361,30 +362,6 @@ fn hasher(cost: HashCost) -> Result<Argon2<'static>, CredentialError> {
     }
     .map_err(|error| CredentialError::Hashing(error.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
-}
-
-/// Replaces the file at `path` with `bytes` durably and all at once: a temporary file is
-/// written and fsynced, renamed over `path`, and the directory fsynced, so that a crash
-/// leaves either the old contents or the new, never a mix. The file is readable and
-/// writable by its owner alone (mode 0600 on Unix). Shared by the small secret files beside
-/// the log (credentials, api keys, sessions).
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let temporary = path.with_extension("tmp");
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&temporary)?;
-    // A temporary file left by a crash keeps the mode it was made with: set it again.
-    #[cfg(unix)]
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&temporary, path)?;
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

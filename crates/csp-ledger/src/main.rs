@@ -289,7 +289,7 @@ fn verify(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
                 "last_position": report.last_position.map(|p| p.0),
                 "chain": chain,
                 "damage": damage,
-                "unreadable": faults.iter().map(server::fault_json).collect::<Vec<_>>(),
+                "unreadable": faults.iter().map(handler::Fault::to_json).collect::<Vec<_>>(),
                 "foreign_events": foreign,
             })
         );

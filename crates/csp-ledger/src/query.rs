@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use projections::Progress;
-use server::query::{Query, parse_as_of, run};
+use projections::dispatch::{Everything, Query, parse_as_of, run, view};
 use store::EventStore;
 
 use crate::DataDir;
@@ -79,9 +79,9 @@ pub async fn query(data: &DataDir, args: &QueryArgs, json: bool) -> anyhow::Resu
         .transpose()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let projections = build(data, &mut |_| {}).await?;
-    let view = projections.at(as_of).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let answer = run(&view, &query, args.explain, &server::policy::Sees::All)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let view = view(&projections, as_of, chrono::Utc::now()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let answer =
+        run(&view, &query, args.explain, &Everything).map_err(|e| anyhow::anyhow!("{e}"))?;
     if json {
         println!("{}", serde_json::to_string(&answer)?);
     } else {

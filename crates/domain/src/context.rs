@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::effects::Effect;
 use crate::events::Event;
 use crate::ids::{Email, SecretHash, TenantId, UserId};
 
@@ -123,8 +124,9 @@ pub struct Context {
     /// One fresh UUIDv7 for the entity a command creates. Commands that create several
     /// entities derive the others with [`Context::derived_id`].
     pub new_id: Uuid,
-    /// For a command that issues a token: the SHA-256 of the token the handler generated
-    /// (it returns the token once and keeps nothing else).
+    /// The SHA-256 of a fresh link token the handler generated, for a decision that issues
+    /// one: such a decision records it and says so ([`Effect::IssueLinkToken`]), and the
+    /// handler then returns the token once and keeps nothing else.
     pub secret_hash: Option<SecretHash>,
 }
 
@@ -169,7 +171,7 @@ pub struct EventMeta {
 }
 
 /// What a command decided: append these events to this one stream, if its revision is still
-/// the expected one.
+/// the expected one, and carry out these effects.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
     /// The one stream the command writes.
@@ -179,9 +181,23 @@ pub struct Decision {
     pub expected_revision: Option<u64>,
     /// The events to append, in order; never empty, at most [`Decision::EVENTS_MAX`].
     pub events: Vec<Event>,
+    /// What the shell must do besides appending: secrets to hand out, credentials to
+    /// delete, sessions to end.
+    pub effects: Vec<Effect>,
 }
 
 impl Decision {
     /// The most events one command appends (an order of the most lines is one event).
     pub const EVENTS_MAX: usize = 4;
+
+    /// The decision to append `events` to `stream`, made on the stream's revision
+    /// `expected_revision`, with the effects those events cause.
+    pub(crate) fn new(stream: String, expected_revision: Option<u64>, events: Vec<Event>) -> Self {
+        Decision {
+            effects: Effect::of(&events),
+            stream,
+            expected_revision,
+            events,
+        }
+    }
 }

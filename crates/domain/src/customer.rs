@@ -141,11 +141,8 @@ pub(crate) fn known<'s>(
 
 fn decision(state: &LedgerState, customer: CustomerId, events: Vec<Event>) -> Decision {
     let stream = streams::customer(customer);
-    Decision {
-        expected_revision: state.stream_revision(&stream),
-        stream,
-        events,
-    }
+    let expected_revision = state.stream_revision(&stream);
+    Decision::new(stream, expected_revision, events)
 }
 
 fn customer(state: &LedgerState, customer_id: CustomerId) -> Result<&Customer, Rejection> {

@@ -50,11 +50,8 @@ pub struct CustomerInvitation {
 
 fn decision(state: &LedgerState, invitation: InvitationId, events: Vec<Event>) -> Decision {
     let stream = streams::invitation(invitation);
-    Decision {
-        expected_revision: state.stream_revision(&stream),
-        stream,
-        events,
-    }
+    let expected_revision = state.stream_revision(&stream);
+    Decision::new(stream, expected_revision, events)
 }
 
 fn active_partnership(

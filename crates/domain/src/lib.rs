@@ -3,7 +3,8 @@
 //!
 //! `decide(&state, &command, &context)` either refuses a command with a typed
 //! [`Rejection`] naming the rule, or returns a [`Decision`]: the events to append to exactly
-//! one stream, at the stream revision the decision was made on. `LedgerState::evolve`
+//! one stream, at the stream revision the decision was made on, and the [`Effect`]s the
+//! shell must carry out (secrets to hand out, credentials to delete, sessions to end). `LedgerState::evolve`
 //! applies a recorded event and cannot fail. The crate does no I/O and reads no clock or
 //! randomness: time, fresh ids and token hashes come in through the [`Context`].
 //!
@@ -17,6 +18,7 @@ pub mod checks;
 pub mod commands;
 pub mod context;
 pub mod customer;
+pub mod effects;
 pub mod events;
 pub mod ids;
 pub mod invitation;
@@ -32,6 +34,7 @@ pub mod types;
 
 pub use commands::Command;
 pub use context::{Actor, ActorRecord, Context, Decision, EventMeta, Proof};
+pub use effects::Effect;
 pub use events::{
     DecodeError, EVENT_TYPES, EncodeError, Event, EventType, current_version, event_schemas,
     event_type_index,
@@ -41,7 +44,7 @@ pub use order::{Evidence, may_order};
 pub use rejection::{OrderRefusal, Rejection, RejectionKind};
 pub use roles::{AdminRole, AgentRole, Capability, PERMISSION_MATRIX, Roles, can};
 pub use samples::sample_events;
-pub use state::{LedgerState, decide, replay, target_stream};
+pub use state::{LedgerState, decide, replay};
 
 /// The JSON Schema of the command JSON that the HTTP API and `apply` accept.
 pub fn command_schema() -> schemars::Schema {

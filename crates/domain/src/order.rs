@@ -1,8 +1,9 @@
 //! The order aggregate (`order-{id}`): a provider's order for a customer citing the
 //! reseller of record, the subscriptions its lines create, and their cancellation.
 //!
-//! [`may_order`] is the one statement of SPEC §2.5's rule, used by decisions here and by
-//! projections' tests.
+//! [`may_order_by`] is the one statement of SPEC §2.5's rule, over a small trait of what a
+//! reader knows ([`OrderFacts`]): the order decision here judges it on the write model
+//! ([`may_order`]), the read models (`projections`) on what they know at any instant.
 
 use std::collections::BTreeMap;
 
@@ -10,10 +11,12 @@ use crate::access::{self, Need};
 use crate::checks;
 use crate::commands::{CancelSubscription, SubmitOrder, limits};
 use crate::context::{Actor, Context, Decision, EventMeta};
+use crate::customer::Customer;
 use crate::events::{
-    Event, OrderEvidence, OrderSubmitted, SubscriptionCancelled, SubscriptionLine,
+    Event, OrderEvidence, OrderSubmitted, PartnerStanding, SubscriptionCancelled, SubscriptionLine,
 };
 use crate::ids::{CustomerId, OrderId, PartnerId, SubscriptionId, UserId};
+use crate::partner::Partner;
 use crate::rejection::{OrderRefusal, Rejection};
 use crate::roles::Capability;
 use crate::state::LedgerState;
@@ -57,89 +60,290 @@ pub struct Order {
     pub subscriptions: BTreeMap<SubscriptionId, Subscription>,
 }
 
-/// Whether provider `provider` may order for `customer` citing `reseller` now, with the
-/// evidence of every condition, or the first condition that fails, checked in this order:
-/// the provider is a transacting indirect provider; the reseller a transacting indirect
-/// reseller; their partnership is active; the customer exists; the reseller, then the
-/// provider, is reseller of record for it. (The submitting user's conditions are checked by
-/// the order decision before this rule, as for every command.)
+/// A condition of the rule as a reader knows it at the instant it answers for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Known<E> {
+    /// It holds, made true by this event.
+    Holds(E),
+    /// It does not hold: this event made it fail, or (`None`) it never held.
+    Fails(Option<E>),
+}
+
+/// What a reader knows of provider P, reseller R and customer C, for [`may_order_by`]: the
+/// write model at the log's head ([`LedgerState`]), or the read models at any instant. The
+/// reader states facts; the rule, and the order its conditions are checked in, is
+/// [`may_order_by`]'s alone.
+pub trait OrderFacts {
+    /// How the reader names the event behind a fact (a position, an index of its own).
+    type Event: Copy;
+    /// A partner the reader found.
+    type Partner: Copy;
+    /// A customer the reader found.
+    type Customer: Copy;
+
+    /// The partner, if it exists.
+    fn partner(&self, id: PartnerId) -> Option<Self::Partner>;
+    /// The customer, if it exists.
+    fn customer(&self, id: CustomerId) -> Option<Self::Customer>;
+    /// Whether the partner is in `program`.
+    fn in_program(&self, partner: Self::Partner, program: Program) -> bool;
+    /// The partner's deauthorization, if it was deauthorized.
+    fn deauthorized(&self, partner: Self::Partner) -> Option<Self::Event>;
+    /// The partner's latest authorization, or the rejection that refused it.
+    fn authorized(&self, partner: Self::Partner) -> Known<Self::Event>;
+    /// The partner's latest agreement signature, if it signed.
+    fn agreement_signed(&self, partner: Self::Partner) -> Option<Self::Event>;
+    /// Whether the provider–reseller partnership is active.
+    fn partnership_active(
+        &self,
+        provider: Self::Partner,
+        reseller: Self::Partner,
+    ) -> Known<Self::Event>;
+    /// Whether the partner is reseller of record for the customer.
+    fn of_record(&self, customer: Self::Customer, partner: Self::Partner) -> Known<Self::Event>;
+}
+
+/// A partner's standing in a program: the events behind it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StandingProof<E> {
+    /// The partner.
+    pub partner: PartnerId,
+    /// Its latest authorization (enrollment authorized or provider onboarded).
+    pub authorized: E,
+    /// Its latest agreement signature.
+    pub agreement_signed: E,
+}
+
+/// Why P may order for C citing R: the event behind each condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderProof<E> {
+    /// The provider's standing.
+    pub provider: StandingProof<E>,
+    /// The reseller's standing.
+    pub reseller: StandingProof<E>,
+    /// The authorization that made the partnership active.
+    pub partnership_authorized: E,
+    /// The event that made the reseller reseller of record for the customer.
+    pub reseller_of_record: E,
+    /// The event that made the provider reseller of record for the customer.
+    pub provider_of_record: E,
+}
+
+/// Why P may not order for C citing R: the first failing condition, and the event that made
+/// it fail when there is one (otherwise the fact never held).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderDenied<E> {
+    /// The failing condition.
+    pub refusal: OrderRefusal,
+    /// The event that made it fail, if one did.
+    pub failed_by: Option<E>,
+}
+
+/// SPEC §2.5's rule, the one statement of it, judged on what `facts` knows: whether
+/// provider `provider` may order for `customer` citing `reseller`, with the evidence of
+/// every condition, or the first condition that fails, checked in this order: the provider
+/// is a transacting indirect provider; the reseller a transacting indirect reseller; their
+/// partnership is active; the customer exists; the reseller, then the provider, is reseller
+/// of record for it. (The submitting user's conditions are checked by the order decision
+/// before this rule, as for every command.)
+pub fn may_order_by<F: OrderFacts>(
+    facts: &F,
+    provider: PartnerId,
+    customer: CustomerId,
+    reseller: PartnerId,
+) -> Result<OrderProof<F::Event>, OrderDenied<F::Event>> {
+    let fail = |refusal, failed_by| Err(OrderDenied { refusal, failed_by });
+    // Looked up before any condition is judged, so that a reader whose records are far
+    // apart in memory fetches them together; the conditions are still judged in order.
+    let c = facts.customer(customer);
+    let p = facts.partner(provider);
+    let r = facts.partner(reseller);
+    let p = standing(facts, provider, p, &PROVIDER)?;
+    let r = standing(facts, reseller, r, &RESELLER)?;
+    let partnership_authorized = match facts.partnership_active(p.0, r.0) {
+        Known::Holds(event) => event,
+        Known::Fails(failed_by) => {
+            return fail(
+                OrderRefusal::PartnershipNotActive { provider, reseller },
+                failed_by,
+            );
+        }
+    };
+    let Some(c) = c else {
+        return fail(OrderRefusal::CustomerNotFound(customer), None);
+    };
+    let reseller_of_record = match facts.of_record(c, r.0) {
+        Known::Holds(event) => event,
+        Known::Fails(failed_by) => {
+            return fail(
+                OrderRefusal::ResellerNotOfRecord { reseller, customer },
+                failed_by,
+            );
+        }
+    };
+    let provider_of_record = match facts.of_record(c, p.0) {
+        Known::Holds(event) => event,
+        Known::Fails(failed_by) => {
+            return fail(
+                OrderRefusal::ProviderNotOfRecord { provider, customer },
+                failed_by,
+            );
+        }
+    };
+    Ok(OrderProof {
+        provider: p.1,
+        reseller: r.1,
+        partnership_authorized,
+        reseller_of_record,
+        provider_of_record,
+    })
+}
+
+/// The program a side of the order must be in, and the refusal of each of its conditions.
+struct Side {
+    program: Program,
+    not_found: fn(PartnerId) -> OrderRefusal,
+    not_in_program: fn(PartnerId) -> OrderRefusal,
+    deauthorized: fn(PartnerId) -> OrderRefusal,
+    not_authorized: fn(PartnerId) -> OrderRefusal,
+    agreement_not_signed: fn(PartnerId) -> OrderRefusal,
+}
+
+const PROVIDER: Side = Side {
+    program: Program::IndirectProvider,
+    not_found: OrderRefusal::ProviderNotFound,
+    not_in_program: OrderRefusal::NotAProvider,
+    deauthorized: OrderRefusal::ProviderDeauthorized,
+    not_authorized: OrderRefusal::ProviderNotAuthorized,
+    agreement_not_signed: OrderRefusal::ProviderAgreementNotSigned,
+};
+
+const RESELLER: Side = Side {
+    program: Program::IndirectReseller,
+    not_found: OrderRefusal::ResellerNotFound,
+    not_in_program: OrderRefusal::NotAReseller,
+    deauthorized: OrderRefusal::ResellerDeauthorized,
+    not_authorized: OrderRefusal::ResellerNotAuthorized,
+    agreement_not_signed: OrderRefusal::ResellerAgreementNotSigned,
+};
+
+/// A partner's conditions, in the rule's order: it exists, is in the side's program, is not
+/// deauthorized, is authorized and signed the agreement.
+#[allow(clippy::type_complexity)]
+fn standing<F: OrderFacts>(
+    facts: &F,
+    id: PartnerId,
+    partner: Option<F::Partner>,
+    side: &Side,
+) -> Result<(F::Partner, StandingProof<F::Event>), OrderDenied<F::Event>> {
+    let fail = |refusal: fn(PartnerId) -> OrderRefusal, failed_by| {
+        Err(OrderDenied {
+            refusal: refusal(id),
+            failed_by,
+        })
+    };
+    let Some(partner) = partner else {
+        return fail(side.not_found, None);
+    };
+    if !facts.in_program(partner, side.program) {
+        return fail(side.not_in_program, None);
+    }
+    if let Some(deauthorized) = facts.deauthorized(partner) {
+        return fail(side.deauthorized, Some(deauthorized));
+    }
+    let authorized = match facts.authorized(partner) {
+        Known::Holds(event) => event,
+        Known::Fails(failed_by) => return fail(side.not_authorized, failed_by),
+    };
+    let Some(agreement_signed) = facts.agreement_signed(partner) else {
+        return fail(side.agreement_not_signed, None);
+    };
+    Ok((
+        partner,
+        StandingProof {
+            partner: id,
+            authorized,
+            agreement_signed,
+        },
+    ))
+}
+
+/// The write model knows each fact by the position of the event behind it, and keeps no
+/// event that made a fact fail.
+impl<'s> OrderFacts for &'s LedgerState {
+    type Event = u64;
+    type Partner = &'s Partner;
+    type Customer = &'s Customer;
+
+    fn partner(&self, id: PartnerId) -> Option<&'s Partner> {
+        LedgerState::partner(self, id)
+    }
+
+    fn customer(&self, id: CustomerId) -> Option<&'s Customer> {
+        LedgerState::customer(self, id)
+    }
+
+    fn in_program(&self, partner: &'s Partner, program: Program) -> bool {
+        partner.has(program)
+    }
+
+    fn deauthorized(&self, partner: &'s Partner) -> Option<u64> {
+        partner.deauthorized_at
+    }
+
+    fn authorized(&self, partner: &'s Partner) -> Known<u64> {
+        partner
+            .authorized_at
+            .map_or(Known::Fails(None), Known::Holds)
+    }
+
+    fn agreement_signed(&self, partner: &'s Partner) -> Option<u64> {
+        partner.agreement_signed_at
+    }
+
+    fn partnership_active(&self, provider: &'s Partner, reseller: &'s Partner) -> Known<u64> {
+        LedgerState::partnership(self, provider.id, reseller.id)
+            .and_then(|partnership| partnership.active_since)
+            .map_or(Known::Fails(None), Known::Holds)
+    }
+
+    fn of_record(&self, customer: &'s Customer, partner: &'s Partner) -> Known<u64> {
+        customer
+            .relationships
+            .get(&partner.id)
+            .map_or(Known::Fails(None), |relationship| {
+                Known::Holds(relationship.since)
+            })
+    }
+}
+
+/// Whether provider `provider` may order for `customer` citing `reseller` now, by the write
+/// model: [`may_order_by`] on `state`, with the evidence as the order event records it.
 pub fn may_order(
     state: &LedgerState,
     provider: PartnerId,
     customer: CustomerId,
     reseller: PartnerId,
 ) -> Result<Evidence, OrderRefusal> {
-    let p = state
-        .partner(provider)
-        .ok_or(OrderRefusal::ProviderNotFound(provider))?;
-    if !p.has(Program::IndirectProvider) {
-        return Err(OrderRefusal::NotAProvider(provider));
-    }
-    if p.deauthorized_at.is_some() {
-        return Err(OrderRefusal::ProviderDeauthorized(provider));
-    }
-    let provider_authorized_at = p
-        .authorized_at
-        .ok_or(OrderRefusal::ProviderNotAuthorized(provider))?;
-    let provider_agreement_at = p
-        .agreement_signed_at
-        .ok_or(OrderRefusal::ProviderAgreementNotSigned(provider))?;
-    let r = state
-        .partner(reseller)
-        .ok_or(OrderRefusal::ResellerNotFound(reseller))?;
-    if !r.has(Program::IndirectReseller) {
-        return Err(OrderRefusal::NotAReseller(reseller));
-    }
-    if r.deauthorized_at.is_some() {
-        return Err(OrderRefusal::ResellerDeauthorized(reseller));
-    }
-    let reseller_authorized_at = r
-        .authorized_at
-        .ok_or(OrderRefusal::ResellerNotAuthorized(reseller))?;
-    let reseller_agreement_at = r
-        .agreement_signed_at
-        .ok_or(OrderRefusal::ResellerAgreementNotSigned(reseller))?;
-    let partnership_authorized_at = state
-        .partnership(provider, reseller)
-        .and_then(|partnership| partnership.active_since)
-        .ok_or(OrderRefusal::PartnershipNotActive { provider, reseller })?;
-    let c = state
-        .customer(customer)
-        .ok_or(OrderRefusal::CustomerNotFound(customer))?;
-    let reseller_of_record_at = c
-        .relationships
-        .get(&reseller)
-        .map(|relationship| relationship.since)
-        .ok_or(OrderRefusal::ResellerNotOfRecord { reseller, customer })?;
-    let provider_of_record_at = c
-        .relationships
-        .get(&provider)
-        .map(|relationship| relationship.since)
-        .ok_or(OrderRefusal::ProviderNotOfRecord { provider, customer })?;
+    let proof = may_order_by(&state, provider, customer, reseller).map_err(|d| d.refusal)?;
+    let standing = |s: StandingProof<u64>| PartnerStanding {
+        partner_id: s.partner,
+        authorized_at: s.authorized,
+        agreement_signed_at: s.agreement_signed,
+    };
     Ok(OrderEvidence {
-        provider: crate::events::PartnerStanding {
-            partner_id: provider,
-            authorized_at: provider_authorized_at,
-            agreement_signed_at: provider_agreement_at,
-        },
-        reseller: crate::events::PartnerStanding {
-            partner_id: reseller,
-            authorized_at: reseller_authorized_at,
-            agreement_signed_at: reseller_agreement_at,
-        },
-        partnership_authorized_at,
-        reseller_of_record_at,
-        provider_of_record_at,
+        provider: standing(proof.provider),
+        reseller: standing(proof.reseller),
+        partnership_authorized_at: proof.partnership_authorized,
+        reseller_of_record_at: proof.reseller_of_record,
+        provider_of_record_at: proof.provider_of_record,
     })
 }
 
 fn decision(state: &LedgerState, order: OrderId, events: Vec<Event>) -> Decision {
     let stream = streams::order(order);
-    Decision {
-        expected_revision: state.stream_revision(&stream),
-        stream,
-        events,
-    }
+    let expected_revision = state.stream_revision(&stream);
+    Decision::new(stream, expected_revision, events)
 }
 
 /// Decides submitting an order.

@@ -258,11 +258,8 @@ fn partner(state: &LedgerState, partner_id: PartnerId) -> Result<&Partner, Rejec
 
 fn decision(state: &LedgerState, partner_id: PartnerId, events: Vec<Event>) -> Decision {
     let stream = streams::partner(partner_id);
-    Decision {
-        expected_revision: state.stream_revision(&stream),
-        stream,
-        events,
-    }
+    let expected_revision = state.stream_revision(&stream);
+    Decision::new(stream, expected_revision, events)
 }
 
 fn email_free(state: &LedgerState, email: &Email) -> Result<(), Rejection> {

@@ -63,11 +63,8 @@ fn decision(
     events: Vec<Event>,
 ) -> Decision {
     let stream = streams::partnership(provider, reseller);
-    Decision {
-        expected_revision: state.stream_revision(&stream),
-        stream,
-        events,
-    }
+    let expected_revision = state.stream_revision(&stream);
+    Decision::new(stream, expected_revision, events)
 }
 
 /// The partner as a transacting member of `program`.

@@ -256,56 +256,6 @@ fn decide_unchecked(
     }
 }
 
-/// The stream a command writes, for a handler that wants it before deciding (to load or
-/// lock it). `None` when the stream depends on something that does not exist (the decision
-/// then refuses the command anyway). Always equal to the decision's stream when one is made.
-pub fn target_stream(state: &LedgerState, command: &Command, ctx: &Context) -> Option<String> {
-    use crate::streams;
-    Some(match command {
-        Command::StartEnrollment(_) | Command::OnboardProvider(_) => {
-            streams::partner(PartnerId(ctx.new_id))
-        }
-        Command::RecordMpnProfiles(x) => streams::partner(x.partner_id),
-        Command::LinkMpnProfile(x) => streams::partner(x.partner_id),
-        Command::SubmitLegalProfile(x) => streams::partner(x.partner_id),
-        Command::RequestPrimaryContactVerification(x) => streams::partner(x.partner_id),
-        Command::VerifyPrimaryContact(x) => streams::partner(x.partner_id),
-        Command::CompleteReviewStep(x) => streams::partner(x.partner_id),
-        Command::AuthorizeEnrollment(x) => streams::partner(x.partner_id),
-        Command::RejectEnrollment(x) => streams::partner(x.partner_id),
-        Command::ResubmitEnrollment(x) => streams::partner(x.partner_id),
-        Command::SignPartnerAgreement(x) => streams::partner(x.partner_id),
-        Command::DeauthorizePartner(x) => streams::partner(x.partner_id),
-        Command::AddResellerProgram(x) => streams::partner(x.partner_id),
-        Command::AddUser(x) => streams::partner(x.partner_id),
-        Command::ResetTemporaryPassword(x) => streams::partner(x.partner_id),
-        Command::ChangeTemporaryPassword(x) => streams::partner(x.partner_id),
-        Command::ChangeUserRoles(x) => streams::partner(x.partner_id),
-        Command::RemoveUser(x) => streams::partner(x.partner_id),
-        Command::InviteReseller(x) => {
-            let reseller = state.partner_by_number(&x.reseller_partner_number)?;
-            streams::partnership(x.provider_id, reseller.id)
-        }
-        Command::AuthorizeIndirectProvider(x) => streams::partnership(x.provider_id, x.reseller_id),
-        Command::EndPartnership(x) => streams::partnership(x.provider_id, x.reseller_id),
-        Command::ImportExistingCustomer(x) => {
-            let id = state
-                .customer_by_tenant(x.customer.tenant_id)
-                .map_or(CustomerId(ctx.new_id), |customer| customer.id);
-            streams::customer(id)
-        }
-        Command::InviteCustomer(_) => streams::invitation(InvitationId(ctx.new_id)),
-        Command::AcceptCustomerInvitation(x) => streams::invitation(x.invitation_id),
-        Command::RemoveDelegatedAdmin(x) => streams::customer(x.customer_id),
-        Command::RequestGranularAdmin(x) => streams::customer(x.customer_id),
-        Command::ApproveGranularAdmin(x) => streams::customer(x.customer_id),
-        Command::RevokeGranularAdmin(x) => streams::customer(x.customer_id),
-        Command::RemoveResellerRelationship(x) => streams::customer(x.customer_id),
-        Command::SubmitOrder(_) => streams::order(OrderId(ctx.new_id)),
-        Command::CancelSubscription(x) => streams::order(x.order_id),
-    })
-}
-
 /// Rebuilds the state from recorded events, in log order.
 pub fn replay<'e>(events: impl IntoIterator<Item = (&'e EventMeta, &'e Event)>) -> LedgerState {
     let mut state = LedgerState::new();

@@ -8,9 +8,12 @@
 //! and the domain's events record what was checked.
 //!
 //! Command ids make retries idempotent: a command id already in the log returns the
-//! original outcome and appends nothing. Secrets (link tokens, temporary passwords) are
-//! generated here, returned once, and never reach the log; the log holds only token hashes,
-//! and temporary passwords go to the credential store as Argon2id hashes.
+//! original outcome and appends nothing. The decision states its side effects
+//! ([`domain::Effect`]); the handler carries out its own (credentials, secrets) and returns
+//! the rest in the [`Outcome`] (sessions to end, which the server keeps). Secrets (link
+//! tokens, temporary passwords) are generated here, returned once, and never reach the log;
+//! the log holds only token hashes, and temporary passwords go to the credential store as
+//! Argon2id hashes.
 
 mod clock;
 mod envelope;
@@ -20,7 +23,7 @@ use std::sync::Arc;
 
 use credentials::{CredentialError, CredentialStore};
 use domain::ids::{PartnerId, SecretHash, UserId};
-use domain::{Actor, Command, Context, Decision, Event, LedgerState, Proof, Rejection};
+use domain::{Actor, Command, Context, Decision, Effect, Event, LedgerState, Proof, Rejection};
 use store::{Direction, EventStore, ExpectedRevision, Position, ReadFrom, StoreError, StreamName};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -115,6 +118,10 @@ pub struct Outcome {
     pub replayed: bool,
     /// Secrets the command created; empty on a replay.
     pub secrets: Vec<IssuedSecret>,
+    /// Users whose every session must end (a temporary password reset, a removal). Given
+    /// on a replay too, so that a retry ends them even if the first attempt's caller
+    /// stopped before it did.
+    pub sessions_to_end: Vec<UserId>,
 }
 
 /// Why a command was not recorded.
@@ -197,6 +204,21 @@ pub struct Fault {
     pub newer_schema: bool,
     /// What the decoder said.
     pub reason: String,
+}
+
+impl Fault {
+    /// The fault as `/v1/verify` and `csp-ledger verify --json` report it to operators and
+    /// auditors (`/readyz`, open to anyone, shows neither the stream nor the reason).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "position": self.position.0,
+            "stream": self.stream,
+            "event_type": self.event_type,
+            "schema_version": self.schema_version,
+            "newer_schema": self.newer_schema,
+            "reason": self.reason,
+        })
+    }
 }
 
 /// Where a recorded command's events are; the events themselves stay in the log.
@@ -339,12 +361,14 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 return self.replayed(request.command_id, recorded).await;
             }
             let now = self.clock.now();
-            let token = issues_link_token(&request.command).then(credentials::generate_token);
+            // Which commands issue a link token is the decision's to say: every decision is
+            // offered one, and a token its effects do not name is dropped unseen.
+            let token = credentials::generate_token();
             let context = Context {
                 now,
                 actor: request.actor.clone(),
                 new_id: Uuid::now_v7(),
-                secret_hash: token.as_deref().map(|t| SecretHash::of(t.as_bytes())),
+                secret_hash: Some(SecretHash::of(token.as_bytes())),
             };
             let decision = domain::decide(&model.state, &request.command, &context)?;
             if let Some(&index) = model.unreadable.get(&decision.stream) {
@@ -356,19 +380,20 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 });
             }
             before_append(&decision)?;
-            let mut secrets: Vec<IssuedSecret> =
-                token.into_iter().map(IssuedSecret::LinkToken).collect();
-            for event in &decision.events {
-                if let Event::TemporaryPasswordIssued(issued) = event {
-                    // Stored before the event is appended: a failed append leaves an unused
-                    // credential behind, never a user without one.
-                    let password = self
-                        .credentials
-                        .issue_temporary(&issued.user_id.to_string(), now)?;
-                    secrets.push(IssuedSecret::TemporaryPassword {
-                        user_id: issued.user_id,
-                        password,
-                    });
+            let mut secrets = Vec::new();
+            for effect in &decision.effects {
+                match *effect {
+                    Effect::IssueLinkToken => secrets.push(IssuedSecret::LinkToken(token.clone())),
+                    Effect::IssueTemporaryCredential(user_id) => {
+                        // Stored before the event is appended: a failed append leaves an
+                        // unused credential behind, never a user without one.
+                        let password = self
+                            .credentials
+                            .issue_temporary(&user_id.to_string(), now)?;
+                        secrets.push(IssuedSecret::TemporaryPassword { user_id, password });
+                    }
+                    // After the append: carried out for recorded commands only.
+                    Effect::DeleteCredential(_) | Effect::EndSessions(_) => {}
                 }
             }
             let stream = StreamName::new(decision.stream.clone())?;
@@ -383,7 +408,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             match self.store.append(&stream, expected, events).await {
                 Ok(result) => {
                     self.catch_up(&mut model).await?;
-                    self.forget_removed_users(&decision.events);
+                    let sessions_to_end = self.after_recording(&decision.effects);
                     let events = result
                         .positions
                         .iter()
@@ -402,6 +427,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                         events,
                         replayed: false,
                         secrets,
+                        sessions_to_end,
                     });
                 }
                 Err(StoreError::WrongExpectedRevision { .. })
@@ -421,16 +447,25 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         }
     }
 
-    /// A removed user's password must stop working at once; the log already says the user
-    /// is removed, so a failure here is logged rather than failing the recorded command.
-    fn forget_removed_users(&self, events: &[Event]) {
-        for event in events {
-            if let Event::UserRemoved(removed) = event
-                && let Err(error) = self.credentials.remove(&removed.user_id.to_string())
-            {
-                tracing::error!(user = %removed.user_id, %error, "removed user's credential not deleted");
+    /// Carries out the effects due once a command is recorded (again on each retry: see
+    /// [`Effect::repeated_on_retry`]) and returns the users whose sessions the caller must
+    /// end. A removed user's password must stop working at once; the log already says the
+    /// user is removed, so a failure here is logged rather than failing the recorded
+    /// command.
+    fn after_recording(&self, effects: &[Effect]) -> Vec<UserId> {
+        let mut sessions_to_end = Vec::new();
+        for effect in effects {
+            match *effect {
+                Effect::DeleteCredential(user_id) => {
+                    if let Err(error) = self.credentials.remove(&user_id.to_string()) {
+                        tracing::error!(user = %user_id, %error, "removed user's credential not deleted");
+                    }
+                }
+                Effect::EndSessions(user_id) => sessions_to_end.push(user_id),
+                Effect::IssueLinkToken | Effect::IssueTemporaryCredential(_) => {}
             }
         }
+        sessions_to_end
     }
 
     /// The outcome of a command recorded earlier, read back from its stream.
@@ -459,7 +494,12 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                     event,
                 })
             })
-            .collect::<Result<Vec<_>, HandleError>>()?;
+            .collect::<Result<Vec<RecordedSummary>, HandleError>>()?;
+        let repeated: Vec<Effect> = Effect::of(events.iter().map(|recorded| &recorded.event))
+            .into_iter()
+            .filter(Effect::repeated_on_retry)
+            .collect();
+        let sessions_to_end = self.after_recording(&repeated);
         Ok(Outcome {
             command_id,
             stream: recorded.stream,
@@ -467,6 +507,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             events,
             replayed: true,
             secrets: Vec::new(),
+            sessions_to_end,
         })
     }
 
@@ -493,22 +534,11 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
 impl WriteModel {
     fn apply(&mut self, recorded: &store::RecordedEvent) {
         let stream = recorded.stream.as_str();
-        let entry = read_event(recorded);
-        if matches!(entry, LogEntry::Foreign) {
-            self.foreign += 1;
-            return;
-        }
-        // A retry of the command gets its events back, or the fault: never a second
-        // decision.
-        self.recorded
-            .entry(recorded.command_id)
-            .or_insert_with(|| RecordedCommand {
-                stream: stream.to_string(),
-                first_revision: recorded.revision,
-                revision: recorded.revision,
-            })
-            .revision = recorded.revision;
-        match entry {
+        match read_event(recorded) {
+            LogEntry::Foreign => {
+                self.foreign += 1;
+                return;
+            }
             LogEntry::Event(meta, event) => self.state.evolve(&meta, &event),
             LogEntry::Fault(fault) => {
                 tracing::warn!(
@@ -523,8 +553,17 @@ impl WriteModel {
                     .or_insert(self.faults.len());
                 self.faults.push(fault);
             }
-            LogEntry::Foreign => unreachable!("returned above"),
         }
+        // A retry of the command gets its events back, or the fault: never a second
+        // decision.
+        self.recorded
+            .entry(recorded.command_id)
+            .or_insert_with(|| RecordedCommand {
+                stream: stream.to_string(),
+                first_revision: recorded.revision,
+                revision: recorded.revision,
+            })
+            .revision = recorded.revision;
     }
 }
 
@@ -571,14 +610,4 @@ pub fn read_event(recorded: &store::RecordedEvent) -> LogEntry {
             })
         }
     }
-}
-
-/// Commands whose decision stores the hash of a fresh link token.
-fn issues_link_token(command: &Command) -> bool {
-    matches!(
-        command,
-        Command::RequestPrimaryContactVerification(_)
-            | Command::InviteReseller(_)
-            | Command::InviteCustomer(_)
-    )
 }

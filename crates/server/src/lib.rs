@@ -18,7 +18,6 @@ pub mod openapi;
 pub mod params;
 pub mod policy;
 pub mod problem;
-pub mod query;
 pub mod render;
 mod routes;
 
@@ -38,7 +37,6 @@ use tracing::Level;
 use auth::limiter::{AttemptLimiter, BackoffConfig, Monotonic, SystemMonotonic};
 use auth::sessions::Sessions;
 pub use auth::{ApiKeys, KeyInfo, KeyKind, Principal};
-pub use routes::health::fault_json;
 
 /// The command handler the server drives, over any store.
 pub type Handler = CommandHandler<dyn EventStore>;

@@ -6,7 +6,7 @@
 use axum::Json;
 use serde_json::{Map, Value, json};
 
-use crate::query::QUERY_NAMES;
+use projections::dispatch::QUERY_NAMES;
 
 /// Moves a schema's `$defs` into `components` and points its references there.
 fn hoist(mut schema: Value, components: &mut Map<String, Value>) -> Value {

@@ -38,7 +38,7 @@ use domain::{Capability, CustomerId, PartnerId, UserId};
 use projections::{EventRef, Projections, View};
 
 use crate::auth::Principal;
-use crate::query::Query;
+use projections::dispatch::{Query, Scope};
 
 /// Something history can be asked about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,8 +63,7 @@ pub enum Party {
 /// Whose entries an answer may show.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Sees {
-    /// Everything (operator, auditors, a customer admin on its own customer, the command
-    /// line).
+    /// Everything (operator, auditors, a customer admin on its own customer).
     All,
     /// A partner user: its own partner's entries and those of its current, authorized
     /// partners.
@@ -76,10 +75,10 @@ pub enum Sees {
     },
 }
 
-impl Sees {
+impl Scope for Sees {
     /// Whether entries of `partner` (a reseller of record, an admin holder, a side of an
     /// ordering pair) may be shown.
-    pub fn sees(&self, partner: PartnerId) -> bool {
+    fn sees(&self, partner: PartnerId) -> bool {
         match self {
             Sees::All => true,
             Sees::Partner { own, partners } => *own == partner || partners.contains(&partner),
@@ -87,7 +86,7 @@ impl Sees {
     }
 
     /// Whether `partner`'s internals (legal profile, tenant) may be shown.
-    pub fn sees_internals_of(&self, partner: PartnerId) -> bool {
+    fn sees_internals_of(&self, partner: PartnerId) -> bool {
         match self {
             Sees::All => true,
             Sees::Partner { own, .. } => *own == partner,

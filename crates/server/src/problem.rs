@@ -183,14 +183,18 @@ const FOREIGN_DETAIL_BYTES_MAX: usize = 1024;
 /// Middleware that turns any error response not already a problem into one, so that the
 /// answers of the HTTP machinery (a rejection of an extractor this crate does not wrap, a
 /// limit layer) are RFC 9457 problems too. The typed refusals of this crate are problems
-/// already and pass unchanged; so do successes. Headers (`Allow`, `Retry-After`) are kept.
+/// already and pass unchanged; so do successes, and a route's own JSON document sent with an
+/// error status (the readiness report of `/readyz`'s 503, whose fields a waiting client
+/// reads): the HTTP machinery never answers JSON. Headers (`Allow`, `Retry-After`) are kept.
 pub async fn every_error_is_a_problem(response: Response) -> Response {
     let status = response.status();
-    let is_problem = response
+    let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes() == PROBLEM_JSON.as_bytes());
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        .is_some_and(|value| {
+            value.as_bytes() == PROBLEM_JSON.as_bytes() || value.as_bytes() == b"application/json"
+        });
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -326,6 +330,22 @@ mod tests {
         assert_eq!(problem["type"], "/problems/method-not-allowed");
         assert_eq!(problem["status"], 405);
         assert_eq!(problem["detail"], "method not allowed here");
+    }
+
+    #[tokio::test]
+    async fn a_routes_own_json_document_keeps_its_fields_under_an_error_status() {
+        let report = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"ready": false, "log_head": 19})),
+        )
+            .into_response();
+        let response = every_error_is_a_problem(report).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        assert_eq!(value["log_head"], 19);
     }
 
     #[tokio::test]

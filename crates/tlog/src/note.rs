@@ -3,7 +3,7 @@
 //! (C2SP tlog-cosignature, timestamped Ed25519).
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -217,26 +217,12 @@ impl VerifierKey {
     /// Parses the verifier key format (trailing whitespace ignored). Refuses a key id that is
     /// not the one the name and key give, as Go's `note.NewVerifier` does.
     pub fn parse(text: &str) -> Result<Self, NoteError> {
-        let text = text.trim_end();
-        // The base64 key may itself contain '+': it is everything after the second one.
-        let mut parts = text.splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::BadKey("not <name>+<key id>+<key>"));
-        };
-        if id.len() != 8 || !id.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-            return Err(NoteError::BadKey("key id is not 8 hex digits"));
-        }
-        let id = u32::from_str_radix(id, 16).map_err(|_| NoteError::BadKey("key id"))?;
-        let key = BASE64
-            .decode(key)
-            .map_err(|_| NoteError::BadKey("key is not base64"))?;
-        let (&algorithm, public_key) = key.split_first().ok_or(NoteError::BadKey("empty key"))?;
-        let kind = KeyKind::from_algorithm(algorithm)
-            .ok_or(NoteError::BadKey("not an Ed25519 or cosignature/v1 key"))?;
-        let public_key: &[u8; 32] = public_key
-            .try_into()
-            .map_err(|_| NoteError::BadKey("an Ed25519 key has 32 bytes"))?;
-        let verifier = Self::new(name, kind, public_key)?;
+        let (name, id, kind, public_key) = parse_key_text(
+            text.trim_end(),
+            "not <name>+<key id>+<key>",
+            "an Ed25519 key has 32 bytes",
+        )?;
+        let verifier = Self::new(name, kind, &public_key)?;
         if verifier.id != id {
             return Err(NoteError::BadKey(
                 "key id does not match the name and the key",
@@ -322,24 +308,12 @@ impl SigningKey {
             .trim_end()
             .strip_prefix("PRIVATE+KEY+")
             .ok_or(NoteError::BadKey("not PRIVATE+KEY+<name>+<key id>+<key>"))?;
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::BadKey("not PRIVATE+KEY+<name>+<key id>+<key>"));
-        };
-        let id = u32::from_str_radix(id, 16)
-            .ok()
-            .filter(|_| id.len() == 8)
-            .ok_or(NoteError::BadKey("key id is not 8 hex digits"))?;
-        let key = BASE64
-            .decode(key)
-            .map_err(|_| NoteError::BadKey("key is not base64"))?;
-        let (&algorithm, seed) = key.split_first().ok_or(NoteError::BadKey("empty key"))?;
-        let kind = KeyKind::from_algorithm(algorithm)
-            .ok_or(NoteError::BadKey("not an Ed25519 or cosignature/v1 key"))?;
-        let seed: &[u8; 32] = seed
-            .try_into()
-            .map_err(|_| NoteError::BadKey("an Ed25519 seed has 32 bytes"))?;
-        let signer = Self::from_seed(name, kind, seed)?;
+        let (name, id, kind, seed) = parse_key_text(
+            rest,
+            "not PRIVATE+KEY+<name>+<key id>+<key>",
+            "an Ed25519 seed has 32 bytes",
+        )?;
+        let signer = Self::from_seed(name, kind, &seed)?;
         if signer.id != id {
             return Err(NoteError::BadKey(
                 "key id does not match the name and the key",
@@ -628,29 +602,38 @@ pub fn open_checkpoint(note: &str, key: &VerifierKey) -> Result<Checkpoint, Note
     Checkpoint::parse(note.verify(key)?)
 }
 
-/// Writes a secret file: mode 0600, to a temporary name, synced, renamed into place, the
-/// directory synced (as `credentials::write_atomically` does; tlog does not depend on the
-/// credential store for it).
+/// Reads `<name>+<key id>+<base64(algorithm ‖ 32 key bytes)>`, the shape verifier and signer
+/// keys share (the base64 key may itself contain '+': it is everything after the second
+/// one). `shape` and `length` say what was expected when the text or the key is not so.
+fn parse_key_text<'a>(
+    text: &'a str,
+    shape: &'static str,
+    length: &'static str,
+) -> Result<(&'a str, u32, KeyKind, [u8; 32]), NoteError> {
+    let mut parts = text.splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(NoteError::BadKey(shape));
+    };
+    if id.len() != 8 || !id.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return Err(NoteError::BadKey("key id is not 8 hex digits"));
+    }
+    let id = u32::from_str_radix(id, 16).map_err(|_| NoteError::BadKey("key id"))?;
+    let key = BASE64
+        .decode(key)
+        .map_err(|_| NoteError::BadKey("key is not base64"))?;
+    let (&algorithm, bytes) = key.split_first().ok_or(NoteError::BadKey("empty key"))?;
+    let kind = KeyKind::from_algorithm(algorithm)
+        .ok_or(NoteError::BadKey("not an Ed25519 or cosignature/v1 key"))?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| NoteError::BadKey(length))?;
+    Ok((name, id, kind, bytes))
+}
+
+/// Writes a secret file (mode 0600), durably and all at once, making its directory.
 fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         fs::create_dir_all(dir)?;
     }
-    let temporary = path.with_extension("tmp");
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&temporary)?;
-    // A temporary file left by a crash keeps the mode it was made with: set it again.
-    #[cfg(unix)]
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&temporary, path)?;
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    atomic_file::replace(path, bytes, atomic_file::Access::Private)
 }
 
 /// Hashes in base64, as proofs carry them in JSON (standard alphabet, padded).

@@ -3,9 +3,8 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::hash::{HASH_BYTES, Hash};
@@ -301,21 +300,17 @@ fn check_width(width: usize, what: impl FnOnce() -> String) -> Result<(), TileSt
 
 /// Tiles as files under a directory, at their C2SP paths (`<dir>/tile/0/x001/234`,
 /// `<dir>/tile/0/x001/235.p/17`), so that the directory can be served as it is. Each file is
-/// written to a temporary name, synced and renamed into place, so that a reader (or a crash)
-/// sees a whole tile or none.
+/// replaced through [`atomic_file::replace`], so that a reader (or a crash) sees a whole tile
+/// or none.
 #[derive(Debug)]
 pub struct DirTileStore {
     root: PathBuf,
-    temporary_counter: AtomicU64,
 }
 
 impl DirTileStore {
     /// A store under `root` (created when tiles are first written).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self {
-            root: root.into(),
-            temporary_counter: AtomicU64::new(0),
-        }
+        Self { root: root.into() }
     }
 
     /// The directory the `tile/` tree is under.
@@ -390,23 +385,8 @@ impl DirTileStore {
         let io_error = |context: String| move |source| TileStoreError::Io { context, source };
         let dir = path.parent().unwrap_or(&self.root);
         fs::create_dir_all(dir).map_err(io_error(format!("creating {}", dir.display())))?;
-        // A name of its own per write: two writers of one tile never share a temporary file.
-        let counter = self.temporary_counter.fetch_add(1, Ordering::Relaxed);
-        let temporary = dir.join(format!(".tmp-{}-{counter}", std::process::id()));
-        let write = || -> io::Result<()> {
-            let mut file = fs::File::create(&temporary)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            fs::rename(&temporary, path)?;
-            fs::File::open(dir)?.sync_all()
-        };
-        write().map_err(|source| {
-            let _ = fs::remove_file(&temporary);
-            TileStoreError::Io {
-                context: format!("writing {}", path.display()),
-                source,
-            }
-        })
+        atomic_file::replace(path, bytes, atomic_file::Access::Public)
+            .map_err(io_error(format!("writing {}", path.display())))
     }
 }
 

@@ -520,16 +520,17 @@ impl<S: TileStore> Tree<S> {
         needed: usize,
         f: impl FnOnce(&[Hash]) -> R,
     ) -> Result<R, TlogError> {
+        let short = |row: &[Hash]| TlogError::TileShort {
+            level,
+            index: tile,
+            width: row.len(),
+            needed,
+        };
         let rightmost = (self.size >> (u32::from(level) * TILE_HEIGHT)) / TILE_WIDTH as u64;
         if tile == rightmost {
             let row = &self.rows[usize::from(level)];
             if row.len() < needed {
-                return Err(TlogError::TileShort {
-                    level,
-                    index: tile,
-                    width: row.len(),
-                    needed,
-                });
+                return Err(short(row));
             }
             return Ok(f(row));
         }
@@ -541,12 +542,7 @@ impl<S: TileStore> Tree<S> {
             .read_tile(level, tile)?
             .ok_or(TlogError::TileMissing { level, index: tile })?;
         if row.len() < needed {
-            return Err(TlogError::TileShort {
-                level,
-                index: tile,
-                width: row.len(),
-                needed,
-            });
+            return Err(short(&row));
         }
         Ok(f(&row))
     }

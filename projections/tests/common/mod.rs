@@ -1,7 +1,7 @@
 //! Shared test support: the domain's test `World` (reused as is, so histories are made by
 //! the domain's own commands), a random-history generator over it, the conversion of its log
-//! into recorded events as the handler would store them, a naive SPEC §2.5 reference over
-//! the raw event list, and a rendering of every answer for comparisons.
+//! into recorded events as the handler would store them, the facts of SPEC §2.5 read naively
+//! from the raw event list, and a rendering of every answer for comparisons.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -568,111 +568,102 @@ pub fn view_at(projections: &Projections, position: u64) -> View<'_> {
     projections.at(Some(AsOf::Position(position))).unwrap()
 }
 
-/// A naive statement of SPEC §2.5 over the raw event list (no state, no index): whether P
-/// may order for C citing R after the events of `prefix`, as the rule name of the first
-/// failing condition (the domain's order of checks), or the positions of the evidence.
-pub fn naive_may_order(
-    prefix: &[(EventMeta, Event)],
-    p: PartnerId,
-    c: CustomerId,
-    r: PartnerId,
-) -> Result<[u64; 7], &'static str> {
-    let exists = |id: PartnerId| {
-        prefix.iter().any(|(_, e)| match e {
-            Event::EnrollmentStarted(x) => x.partner_id == id,
-            Event::ProviderOnboarded(x) => x.partner_id == id,
-            _ => false,
-        })
-    };
-    let is_provider = |id: PartnerId| {
-        prefix
-            .iter()
-            .any(|(_, e)| matches!(e, Event::ProviderOnboarded(x) if x.partner_id == id))
-    };
-    let is_reseller = |id: PartnerId| {
-        prefix.iter().any(|(_, e)| match e {
-            Event::EnrollmentStarted(x) => x.partner_id == id,
-            Event::ResellerProgramAdded(x) => x.partner_id == id,
-            _ => false,
-        })
-    };
-    let last = |f: &dyn Fn(&Event) -> bool| {
-        prefix
+/// What the raw event list says of P, R and C (no state, no index, no summary): an oracle
+/// of the facts that may-order reads, independent of both the write model and the read
+/// models. The rule itself is the domain's one statement of it ([`order::may_order_by`]).
+pub struct RawFacts<'a>(pub &'a [(EventMeta, Event)]);
+
+impl RawFacts<'_> {
+    /// The position of the last event matching `f`.
+    fn last(&self, f: impl Fn(&Event) -> bool) -> Option<u64> {
+        self.0
             .iter()
             .rev()
             .find(|(_, e)| f(e))
             .map(|(m, _)| m.global_position)
-    };
-    let authorized = |id: PartnerId| {
-        last(&|e| match e {
+    }
+
+    fn any(&self, f: impl Fn(&Event) -> bool) -> bool {
+        self.0.iter().any(|(_, e)| f(e))
+    }
+}
+
+impl order::OrderFacts for RawFacts<'_> {
+    type Event = u64;
+    type Partner = PartnerId;
+    type Customer = CustomerId;
+
+    fn partner(&self, id: PartnerId) -> Option<PartnerId> {
+        self.any(|e| match e {
+            Event::EnrollmentStarted(x) => x.partner_id == id,
+            Event::ProviderOnboarded(x) => x.partner_id == id,
+            _ => false,
+        })
+        .then_some(id)
+    }
+
+    fn customer(&self, id: CustomerId) -> Option<CustomerId> {
+        self.any(|e| match e {
+            Event::CustomerImported(x) => x.customer_id == id,
+            Event::ResellerRelationshipAccepted(x) => x.customer_id == id,
+            _ => false,
+        })
+        .then_some(id)
+    }
+
+    fn in_program(&self, id: PartnerId, program: types::Program) -> bool {
+        self.any(|e| match (program, e) {
+            (types::Program::IndirectProvider, Event::ProviderOnboarded(x)) => x.partner_id == id,
+            (types::Program::IndirectReseller, Event::EnrollmentStarted(x)) => x.partner_id == id,
+            (types::Program::IndirectReseller, Event::ResellerProgramAdded(x)) => {
+                x.partner_id == id
+            }
+            _ => false,
+        })
+    }
+
+    fn deauthorized(&self, id: PartnerId) -> Option<u64> {
+        self.last(|e| matches!(e, Event::PartnerDeauthorized(x) if x.partner_id == id))
+    }
+
+    fn authorized(&self, id: PartnerId) -> order::Known<u64> {
+        // The raw list is not asked which rejection refused it: only the rule name and the
+        // evidence are compared.
+        self.last(|e| match e {
             Event::EnrollmentAuthorized(x) => x.partner_id == id,
             Event::ProviderOnboarded(x) => x.partner_id == id,
             _ => false,
         })
-    };
-    let signed = |id: PartnerId| {
-        last(&|e| matches!(e, Event::PartnerAgreementSigned(x) if x.partner_id == id))
-    };
-    let deauthorized =
-        |id: PartnerId| last(&|e| matches!(e, Event::PartnerDeauthorized(x) if x.partner_id == id));
-    let standing = |id: PartnerId, provider: bool| -> Result<(u64, u64), &'static str> {
-        let (not_found, not_in, deauth, not_auth, unsigned) = if provider {
-            (
-                "provider-not-found",
-                "not-a-provider",
-                "provider-deauthorized",
-                "provider-not-authorized",
-                "provider-agreement-not-signed",
-            )
-        } else {
-            (
-                "reseller-not-found",
-                "not-a-reseller",
-                "reseller-deauthorized",
-                "reseller-not-authorized",
-                "reseller-agreement-not-signed",
-            )
-        };
-        if !exists(id) {
-            return Err(not_found);
-        }
-        if !(if provider {
-            is_provider(id)
-        } else {
-            is_reseller(id)
-        }) {
-            return Err(not_in);
-        }
-        if deauthorized(id).is_some() {
-            return Err(deauth);
-        }
-        let a = authorized(id).ok_or(not_auth)?;
-        let s = signed(id).ok_or(unsigned)?;
-        Ok((a, s))
-    };
-    let (pa, ps) = standing(p, true)?;
-    let (ra, rs) = standing(r, false)?;
-    // The partnership is active when its last fact is an authorization.
-    let partnership = prefix.iter().rev().find_map(|(m, e)| match e {
-        Event::IndirectProviderAuthorized(x) if x.provider_id == p && x.reseller_id == r => {
-            Some(Some(m.global_position))
-        }
-        Event::PartnershipEnded(x) if x.provider_id == p && x.reseller_id == r => Some(None),
-        _ => None,
-    });
-    let partnership = partnership.flatten().ok_or("partnership-not-active")?;
-    let customer_exists = prefix.iter().any(|(_, e)| match e {
-        Event::CustomerImported(x) => x.customer_id == c,
-        Event::ResellerRelationshipAccepted(x) => x.customer_id == c,
-        _ => false,
-    });
-    if !customer_exists {
-        return Err("customer-not-found");
+        .map_or(order::Known::Fails(None), order::Known::Holds)
     }
-    // Of record since the first making-of-record after the last removal.
-    let of_record = |partner: PartnerId| -> Option<u64> {
+
+    fn agreement_signed(&self, id: PartnerId) -> Option<u64> {
+        self.last(|e| matches!(e, Event::PartnerAgreementSigned(x) if x.partner_id == id))
+    }
+
+    fn partnership_active(&self, p: PartnerId, r: PartnerId) -> order::Known<u64> {
+        // Active when its last fact is an authorization.
+        self.0
+            .iter()
+            .rev()
+            .find_map(|(m, e)| match e {
+                Event::IndirectProviderAuthorized(x)
+                    if x.provider_id == p && x.reseller_id == r =>
+                {
+                    Some(order::Known::Holds(m.global_position))
+                }
+                Event::PartnershipEnded(x) if x.provider_id == p && x.reseller_id == r => {
+                    Some(order::Known::Fails(Some(m.global_position)))
+                }
+                _ => None,
+            })
+            .unwrap_or(order::Known::Fails(None))
+    }
+
+    fn of_record(&self, c: CustomerId, partner: PartnerId) -> order::Known<u64> {
+        // Of record since the first making-of-record after the last removal.
         let mut since = None;
-        for (m, e) in prefix {
+        for (m, e) in self.0 {
             match e {
                 Event::CustomerImported(x) if x.customer_id == c && x.reseller_id == partner => {
                     since.get_or_insert(m.global_position);
@@ -691,11 +682,32 @@ pub fn naive_may_order(
                 _ => {}
             }
         }
-        since
-    };
-    let r_of = of_record(r).ok_or("reseller-not-of-record")?;
-    let p_of = of_record(p).ok_or("provider-not-of-record")?;
-    Ok([pa, ps, ra, rs, partnership, r_of, p_of])
+        since.map_or(order::Known::Fails(None), order::Known::Holds)
+    }
+}
+
+/// Whether P may order for C citing R after the events of `prefix`, judged on the raw
+/// events' facts ([`RawFacts`]): the rule name of the first failing condition, or the
+/// positions of the evidence.
+pub fn naive_may_order(
+    prefix: &[(EventMeta, Event)],
+    p: PartnerId,
+    c: CustomerId,
+    r: PartnerId,
+) -> Result<[u64; 7], &'static str> {
+    order::may_order_by(&RawFacts(prefix), p, c, r)
+        .map(|proof| {
+            [
+                proof.provider.authorized,
+                proof.provider.agreement_signed,
+                proof.reseller.authorized,
+                proof.reseller.agreement_signed,
+                proof.partnership_authorized,
+                proof.reseller_of_record,
+                proof.provider_of_record,
+            ]
+        })
+        .map_err(|denied| denied.refusal.rule())
 }
 
 /// Generates histories for property tests: the steps, applied to a fresh run.

@@ -130,19 +130,20 @@ impl World {
         // nothing to compare.
         let decision = decide(&self.state, &command, &ctx)?;
         assert_eq!(
-            Some(decision.stream.clone()),
-            target_stream(&self.state, &command, &ctx),
-            "target_stream agrees with decide"
-        );
-        assert_eq!(
             decision.expected_revision,
             self.state.stream_revision(&decision.stream)
         );
-        let issues_token = matches!(
-            command,
-            Command::RequestPrimaryContactVerification(_)
-                | Command::InviteReseller(_)
-                | Command::InviteCustomer(_)
+        let issues_token = decision.effects.contains(&Effect::IssueLinkToken);
+        // The effect is stated exactly when the events record the token's hash: otherwise
+        // the handler would hand out a token that opens nothing, or keep one that does.
+        let recorded_hash = serde_json::to_string(&decision.events)
+            .unwrap()
+            .contains(&serde_json::to_string(&hash(&token)).unwrap());
+        assert_eq!(
+            issues_token,
+            recorded_hash,
+            "{}: link token effect",
+            command.name()
         );
         if issues_token {
             self.secrets.push(token.clone());
@@ -161,16 +162,18 @@ impl World {
             };
             self.state.evolve(&meta, event);
             self.log.push((meta, event.clone()));
-            if let Event::TemporaryPasswordIssued(issued) = event {
+        }
+        for effect in &decision.effects {
+            if let Effect::IssueTemporaryCredential(user_id) = effect {
                 // The handler makes the password and hands it out once; only the
                 // credential store (here, this map) keeps it.
                 let password = format!(
                     "Temp!{:012}#{}",
                     self.next() * 7919,
-                    issued.user_id.uuid().simple()
+                    user_id.uuid().simple()
                 );
                 self.secrets.push(password.clone());
-                self.passwords.insert(issued.user_id, password);
+                self.passwords.insert(*user_id, password);
             }
         }
         Ok(decision.events)

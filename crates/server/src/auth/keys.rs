@@ -225,9 +225,11 @@ impl ApiKeys {
             path: path.clone(),
             reason: error.to_string(),
         })?;
-        credentials::write_atomically(path, &bytes).map_err(|source| KeyError::Io {
-            path: path.clone(),
-            source,
+        atomic_file::replace(path, &bytes, atomic_file::Access::Private).map_err(|source| {
+            KeyError::Io {
+                path: path.clone(),
+                source,
+            }
         })
     }
 }

@@ -25,14 +25,20 @@ use crate::AppState;
 use crate::problem::Problem;
 pub use keys::{ApiKeys, KeyInfo, KeyKind};
 
-/// An authenticated caller.
-#[derive(Clone, Debug)]
+/// An authenticated caller. The principals a session can be for (users, enrolling tenant
+/// admins, customer admins) are kept in the sessions file in this form; keys and directory
+/// tokens are never sessions, so they are never written.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Principal {
     /// The program operator.
+    #[serde(skip)]
     Operator,
     /// An auditor key: reads everything, writes nothing.
+    #[serde(skip)]
     Auditor(KeyInfo),
     /// A service key: the event feed and queries.
+    #[serde(skip)]
     Service(KeyInfo),
     /// A signed-in partner user.
     User {
@@ -70,7 +76,18 @@ pub enum Principal {
     },
     /// A person proven by a directory token sent as the bearer itself. A tenant's global
     /// admin acts as that tenant's customer admin; anyone else may do nothing.
+    #[serde(skip)]
     Directory(DirectoryIdentity),
+}
+
+impl Principal {
+    /// Whether a session can be for this principal (and so be kept in the sessions file).
+    pub fn is_session(&self) -> bool {
+        matches!(
+            self,
+            Principal::User { .. } | Principal::TenantAdmin { .. } | Principal::Customer { .. }
+        )
+    }
 }
 
 /// What a verified directory identity proves, for the envelope.

@@ -8,7 +8,7 @@
 //!
 //! With a file (`sessions.json` in the data directory, beside the credential store; never in
 //! the log), every change is written through before the call returns, the whole file at
-//! once through [`credentials::write_atomically`] (mode 0600), so that sessions survive a
+//! once through [`atomic_file::replace`] (mode 0600), so that sessions survive a
 //! restart and a session ended stays ended. The file holds each session's token SHA-256,
 //! principal and expiry, never a token. On start, expired sessions are dropped; a damaged
 //! file is a warning and an empty table (everyone signs in again), not a failure to start.
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use domain::{Email, InvitationId, PartnerId, Proof, SecretHash, TenantId, UserId};
+use domain::{SecretHash, UserId};
 use handler::Clock;
 use serde::{Deserialize, Serialize};
 
@@ -153,7 +153,7 @@ impl Sessions {
                         table.insert(
                             entry.token_sha256.0,
                             Session {
-                                principal: entry.principal.into(),
+                                principal: entry.principal,
                                 expires_at: entry.expires_at.min(latest),
                             },
                         );
@@ -275,13 +275,11 @@ impl Sessions {
             sessions: table
                 .sessions
                 .iter()
-                .filter(|(_, session)| session.expires_at > now)
-                .filter_map(|(hash, session)| {
-                    Some(StoredSession {
-                        token_sha256: SecretHash(*hash),
-                        principal: StoredPrincipal::of(&session.principal)?,
-                        expires_at: session.expires_at,
-                    })
+                .filter(|(_, session)| session.expires_at > now && session.principal.is_session())
+                .map(|(hash, session)| StoredSession {
+                    token_sha256: SecretHash(*hash),
+                    principal: session.principal.clone(),
+                    expires_at: session.expires_at,
                 })
                 .collect(),
         };
@@ -296,7 +294,9 @@ impl Sessions {
         }
         let result = serde_json::to_vec(&stored)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| credentials::write_atomically(&file.path, &bytes));
+            .and_then(|bytes| {
+                atomic_file::replace(&file.path, &bytes, atomic_file::Access::Private)
+            });
         match result {
             Ok(()) => *written = generation,
             Err(error) => tracing::error!(
@@ -321,118 +321,9 @@ struct StoredFile {
 #[derive(Serialize, Deserialize)]
 struct StoredSession {
     token_sha256: SecretHash,
-    principal: StoredPrincipal,
+    /// One of the principals a session can be for (see [`Principal::is_session`]).
+    principal: Principal,
     expires_at: DateTime<Utc>,
-}
-
-/// The principals a session can be for. Keys and directory tokens are never sessions.
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum StoredPrincipal {
-    User {
-        user_id: UserId,
-        partner_id: PartnerId,
-        must_change_password: bool,
-    },
-    TenantAdmin {
-        tenant_id: TenantId,
-        email: Email,
-        name: String,
-        partner_id: PartnerId,
-        proof: Proof,
-    },
-    Customer {
-        tenant_id: TenantId,
-        token_hash: SecretHash,
-        invitation_id: InvitationId,
-        proof: Proof,
-    },
-}
-
-impl StoredPrincipal {
-    /// The stored form of a session's principal; `None` for principals that are never
-    /// sessions (such a session would live in memory only).
-    fn of(principal: &Principal) -> Option<Self> {
-        Some(match principal.clone() {
-            Principal::User {
-                user_id,
-                partner_id,
-                must_change_password,
-            } => Self::User {
-                user_id,
-                partner_id,
-                must_change_password,
-            },
-            Principal::TenantAdmin {
-                tenant_id,
-                email,
-                name,
-                partner_id,
-                proof,
-            } => Self::TenantAdmin {
-                tenant_id,
-                email,
-                name,
-                partner_id,
-                proof,
-            },
-            Principal::Customer {
-                tenant_id,
-                token_hash,
-                invitation_id,
-                proof,
-            } => Self::Customer {
-                tenant_id,
-                token_hash,
-                invitation_id,
-                proof,
-            },
-            Principal::Operator
-            | Principal::Auditor(_)
-            | Principal::Service(_)
-            | Principal::Directory(_) => return None,
-        })
-    }
-}
-
-impl From<StoredPrincipal> for Principal {
-    fn from(stored: StoredPrincipal) -> Self {
-        match stored {
-            StoredPrincipal::User {
-                user_id,
-                partner_id,
-                must_change_password,
-            } => Principal::User {
-                user_id,
-                partner_id,
-                must_change_password,
-            },
-            StoredPrincipal::TenantAdmin {
-                tenant_id,
-                email,
-                name,
-                partner_id,
-                proof,
-            } => Principal::TenantAdmin {
-                tenant_id,
-                email,
-                name,
-                partner_id,
-                proof,
-            },
-            StoredPrincipal::Customer {
-                tenant_id,
-                token_hash,
-                invitation_id,
-                proof,
-            } => Principal::Customer {
-                tenant_id,
-                token_hash,
-                invitation_id,
-                proof,
-            },
-        }
-    }
 }
 
 /// Why the sessions file gave no sessions.
@@ -466,6 +357,7 @@ fn load(path: &Path) -> Result<Vec<StoredSession>, LoadError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use domain::{InvitationId, PartnerId, Proof, TenantId};
     use handler::ManualClock;
     use uuid::Uuid;
 

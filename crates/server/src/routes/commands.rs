@@ -71,10 +71,6 @@ pub async fn submit(
     let command_id = header_uuid(&headers, IDEMPOTENCY_KEY)?.unwrap_or_else(Uuid::now_v7);
     let correlation_id = header_uuid(&headers, CORRELATION_ID)?;
     let name = command.name();
-    let removed_user = match &command {
-        Command::RemoveUser(remove) => Some(remove.user_id),
-        _ => None,
-    };
     let outcome = state
         .handler
         .handle(CommandRequest {
@@ -96,31 +92,17 @@ pub async fn submit(
             }
             Problem::from(error)
         })?;
-    if let Some(user) = removed_user {
-        // A removed user keeps no way to sign in.
-        if let Err(error) = state.handler.credentials().remove(&user.to_string()) {
-            tracing::warn!(%error, "removing the credential of a removed user");
-        }
-    }
     end_sessions(&state, &outcome).await?;
     tracing::info!(command = name, principal = caller.kind(), stream = %outcome.stream, replayed = outcome.replayed, "command recorded");
     Ok(recorded_response(name, &outcome))
 }
 
-/// Ends every session of the users whose password the command reset (a new temporary
-/// password) or who were removed: whoever held them must sign in again, with the new
-/// password or not at all. A retry of the command (a replay) ends them again, which also
-/// covers a server that stopped between recording the command and ending the sessions.
+/// Ends every session of the users the decision names (a temporary password reset, a
+/// removal): whoever held them must sign in again, with the new password or not at all. A
+/// retry of the command (a replay) names them again, which also covers a server that
+/// stopped between recording the command and ending the sessions.
 async fn end_sessions(state: &Arc<AppState>, outcome: &handler::Outcome) -> ApiResult<()> {
-    let users: Vec<domain::UserId> = outcome
-        .events
-        .iter()
-        .filter_map(|recorded| match &recorded.event {
-            domain::Event::TemporaryPasswordIssued(issued) => Some(issued.user_id),
-            domain::Event::UserRemoved(removed) => Some(removed.user_id),
-            _ => None,
-        })
-        .collect();
+    let users = outcome.sessions_to_end.clone();
     if users.is_empty() {
         return Ok(());
     }

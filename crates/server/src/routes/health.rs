@@ -93,7 +93,7 @@ pub async fn verify(
     })?;
     Ok(Json(json!({
         "intact": report.damage.is_none(),
-        "unreadable": faults.iter().map(fault_json).collect::<Vec<_>>(),
+        "unreadable": faults.iter().map(handler::Fault::to_json).collect::<Vec<_>>(),
         "foreign_events": foreign,
         "records_intact": report.records_intact,
         "last_position": report.last_position.map(|p| p.0),
@@ -101,16 +101,4 @@ pub async fn verify(
         "chain": store::codec::chain_hex(&report.chain),
         "damage": damage,
     })))
-}
-
-/// A fault as `verify` reports it (operator and auditors: the reason included).
-pub fn fault_json(fault: &handler::Fault) -> Value {
-    json!({
-        "position": fault.position.0,
-        "stream": fault.stream,
-        "event_type": fault.event_type,
-        "schema_version": fault.schema_version,
-        "newer_schema": fault.newer_schema,
-        "reason": fault.reason,
-    })
 }

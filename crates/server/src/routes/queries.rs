@@ -16,7 +16,7 @@ use crate::auth::Caller;
 use crate::params::PathParam;
 use crate::policy::query_scope;
 use crate::problem::{ApiResult, Problem};
-use crate::query::{Query, QueryFailure, parse_as_of, run};
+use projections::dispatch::{Query, QueryFailure, parse_as_of, run, view};
 
 /// The parameters every state-reading request takes, taken out of the query string.
 pub struct ReadParams {
@@ -131,7 +131,8 @@ pub async fn query(
     let Some(sees) = query_scope(&caller, &projections, &query) else {
         return Err(Problem::forbidden());
     };
-    let view = projections.at(read.as_of).map_err(view_problem)?;
+    let now = state.handler.clock().now();
+    let view = view(&projections, read.as_of, now).map_err(view_problem)?;
     let answer = run(&view, &query, read.explain, &sees).map_err(failure_problem)?;
     let position = answer.position;
     let value = serde_json::to_value(&answer).map_err(|_| Problem::internal())?;

@@ -1,19 +1,45 @@
-//! The queries of SPEC §5 over the read models, shared by the HTTP API and the command line:
-//! parsed from a name and parameters, answered at any instant (`as_of`), with the position
-//! the answer was computed at and, on request, the events that make it true.
+//! Query dispatch: the queries of SPEC §5 by name, shared by the HTTP API and the command
+//! line. A query is parsed from its name and parameters ([`Query::parse`]), answered on a
+//! view at any instant ([`view`], [`run`]) and rendered to JSON with the position the answer
+//! was computed at and, on request, the events that make it true.
 //!
 //! Evidence in answers is given as event references (small numbers); with `explain`, the
 //! `explanation` lists each referenced event (`ref`, position, type, stream, actor, time).
+//! What a reader may see of an answer is the caller's read policy ([`Scope`]); this module
+//! only leaves out what the scope hides.
 
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use domain::{Capability, CustomerId, PartnerId, UserId};
-use projections::{AsOf, CapabilityCheck, EventRef, GranularState, View};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::policy::Sees;
+use crate::{AsOf, CapabilityCheck, EventRef, GranularState, Projections, QueryError, View};
+
+/// Whose entries an answer shows: the caller's read policy decides (the server's), this
+/// module only leaves out what it hides.
+pub trait Scope {
+    /// Whether entries of `partner` (a reseller of record, an admin holder, a side of an
+    /// ordering pair) are shown.
+    fn sees(&self, partner: PartnerId) -> bool;
+    /// Whether `partner`'s internals (legal profile, tenant, partner number) are shown.
+    fn sees_internals_of(&self, partner: PartnerId) -> bool;
+}
+
+/// Every entry: the command line, and readers the policy lets see everything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Everything;
+
+impl Scope for Everything {
+    fn sees(&self, _: PartnerId) -> bool {
+        true
+    }
+
+    fn sees_internals_of(&self, _: PartnerId) -> bool {
+        true
+    }
+}
 
 /// Every query, by its name in the API and on the command line.
 pub const QUERY_NAMES: [&str; 13] = [
@@ -204,6 +230,24 @@ pub fn parse_as_of(text: &str) -> Result<AsOf, QueryFailure> {
         })
 }
 
+/// The view a query answers on: as of `as_of`, or of everything applied judging time-bound
+/// facts (granular admin expiry) at `now`, the caller's clock, or at the last event's time
+/// if the clock is behind it.
+pub fn view(
+    projections: &Projections,
+    as_of: Option<AsOf>,
+    now: DateTime<Utc>,
+) -> Result<View<'_>, QueryError> {
+    let view = projections.at(as_of)?;
+    Ok(match as_of {
+        None => {
+            let last = view.instant();
+            view.with_instant(now.max(last))
+        }
+        Some(_) => view,
+    })
+}
+
 /// An answer, ready to be sent.
 #[derive(Clone, Debug, Serialize)]
 pub struct QueryAnswer {
@@ -245,13 +289,13 @@ fn capability_refs(check: &CapabilityCheck, refs: &mut BTreeSet<EventRef>) {
 }
 
 /// Answers `query` on `view`, showing the entries of the partners `sees` lets the reader see
-/// (the read policy's [`Sees`]; [`Sees::All`] on the command line). Entries left out leave
+/// (the read policy's scope; [`Everything`] on the command line). Entries left out leave
 /// their evidence out of the explanation too.
 pub fn run(
     view: &View<'_>,
     query: &Query,
     explain: bool,
-    sees: &Sees,
+    sees: &dyn Scope,
 ) -> Result<QueryAnswer, QueryFailure> {
     let mut refs = BTreeSet::new();
     let (name, position, answer) = match *query {
