@@ -3,8 +3,8 @@
 //! either the old contents or the new, never a mix, and a rename that returned is not lost.
 //!
 //! One implementation for every such file of csp-ledger: the credential store, the API keys,
-//! the sessions, the transparency log's signing key (all [`Access::Private`]) and its tiles
-//! ([`Access::Public`]).
+//! the sessions, the transparency log's signing key, the KurrentDB door's TLS key (all
+//! [`Access::Private`]), the tiles and the door's certificates ([`Access::Public`]).
 
 use std::fs;
 use std::io::{self, Write};

@@ -14,11 +14,11 @@
 //! process-wide default: the `eventstore` client installs its own (aws-lc-rs) and panics
 //! when one is already installed, and a program may hold both a client and this server.
 
-use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use atomic_file::Access;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -235,18 +235,18 @@ impl LocalTls {
         }
         create_private_dir(directory).map_err(file_error(directory))?;
         let generated = GeneratedTls::generate(names)?;
-        write_replacing(
+        atomic_file::replace(
             &private_key_path,
             &generated.identity.private_key_pem,
-            Mode::Private,
+            Access::Private,
         )
         .map_err(file_error(&private_key_path))?;
-        write_replacing(&authority_path, &generated.authority_pem, Mode::Public)
+        atomic_file::replace(&authority_path, &generated.authority_pem, Access::Public)
             .map_err(file_error(&authority_path))?;
-        write_replacing(
+        atomic_file::replace(
             &certificate_path,
             &generated.identity.certificate_pem,
-            Mode::Public,
+            Access::Public,
         )
         .map_err(file_error(&certificate_path))?;
         Ok(Self {
@@ -259,12 +259,6 @@ impl LocalTls {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Mode {
-    Private,
-    Public,
-}
-
 fn create_private_dir(directory: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -274,35 +268,6 @@ fn create_private_dir(directory: &Path) -> std::io::Result<()> {
         builder.mode(0o700);
     }
     builder.create(directory)
-}
-
-/// Writes `bytes` to a fresh temporary file (owner-only when private, from its creation on)
-/// and renames it over `path`, so that a reader never sees half a file.
-fn write_replacing(path: &Path, bytes: &[u8], mode: Mode) -> std::io::Result<()> {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".new");
-    let temporary = PathBuf::from(temporary);
-    // A leftover of an interrupted run is not ours to keep.
-    match std::fs::remove_file(&temporary) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
-        _ => {}
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(match mode {
-            Mode::Private => 0o600,
-            Mode::Public => 0o644,
-        });
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
 }
 
 #[cfg(test)]
