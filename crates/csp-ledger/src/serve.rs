@@ -390,31 +390,43 @@ fn directory_of(
     Ok(state.with_directory(Arc::new(verifier), dev))
 }
 
-/// Waits for SIGINT or SIGTERM.
-async fn stop_signal() {
+/// SIGINT and SIGTERM, listened for from the start: a signal that arrives after the
+/// listening lines are printed (a script that reads them and stops the server at once) must
+/// stop the server cleanly, not find the default action that kills it.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn listen() -> anyhow::Result<StopSignal> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignal {
+                interrupt: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+                terminate: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(StopSignal {})
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn received(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
     }
 }
 
 pub async fn run(data: &DataDir, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let stop_signal = StopSignal::listen()?;
     let operator_key = operator_key(args)?;
     let backend = Backend::open(data, args)?;
     let dyn_store: Arc<dyn EventStore> = backend.store();
@@ -476,7 +488,7 @@ pub async fn run(data: &DataDir, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let shutdown = async move {
-        stop_signal().await;
+        stop_signal.received().await;
         tracing::info!("stopping: no new connections; finishing requests in flight");
         let _ = stop_sender.send(true);
     };
