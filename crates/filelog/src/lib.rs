@@ -76,9 +76,9 @@ use std::thread::JoinHandle;
 use chrono::{DateTime, Utc};
 use store::codec::{self, GENESIS_CHAIN};
 use store::{
-    AppendResult, Damage, Direction, EventFilter, EventStore, ExpectedRevision, NewEvent, Position,
-    ReadFrom, RecordedEvent, StoreError, StreamName, SubscribeFrom, Subscription, VerifyReport,
-    catch_up, validate_batch,
+    AppendResult, Damage, Direction, EventFilter, EventStore, ExpectedRevision, LogTail, NewEvent,
+    PendingAppend, Position, ReadFrom, RecordedEvent, StoreError, StreamName, SubscribeFrom,
+    Subscription, VerifyReport, catch_up, validate_batch,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -260,6 +260,33 @@ impl FileStore {
         }
     }
 
+    /// Puts an append in the writer's queue, which the writer takes in order; the future
+    /// resolves with the writer's answer once the append is durable.
+    async fn enqueue(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+        after: Option<LogTail>,
+    ) -> Result<PendingAppend, StoreError> {
+        validate_batch(&events)?;
+        let sender = self.sender()?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Request {
+                stream: stream.clone(),
+                expected,
+                events,
+                after,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(Box::pin(async move {
+            answer.await.map_err(|_| StoreError::Closed)?
+        }))
+    }
+
     fn sender(&self) -> Result<mpsc::Sender<Request>, StoreError> {
         lock_ignoring_poison(&self.sender)
             .clone()
@@ -300,19 +327,21 @@ impl EventStore for FileStore {
         expected: ExpectedRevision,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        validate_batch(&events)?;
-        let sender = self.sender()?;
-        let (reply, answer) = oneshot::channel();
-        sender
-            .send(Request {
-                stream: stream.clone(),
-                expected,
-                events,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.enqueue(stream, expected, events, None).await?.await
+    }
+
+    fn pipelines_appends(&self) -> bool {
+        true
+    }
+
+    async fn submit(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+        after: LogTail,
+    ) -> Result<PendingAppend, StoreError> {
+        self.enqueue(stream, expected, events, Some(after)).await
     }
 
     async fn read_stream(

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use store::codec::ChainValue;
 use store::{
-    AppendPlan, AppendResult, ExpectedRevision, NewEvent, Position, RecordedEvent, StoreError,
-    StreamName, monotonic_recorded_at, plan_append,
+    AppendPlan, AppendResult, ExpectedRevision, LogTail, NewEvent, Position, RecordedEvent,
+    StoreError, StreamName, monotonic_recorded_at, plan_append,
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -38,6 +38,8 @@ pub(crate) struct Request {
     pub stream: StreamName,
     pub expected: ExpectedRevision,
     pub events: Vec<NewEvent>,
+    /// For a pipelined submission: what the log must end with when its turn comes.
+    pub after: Option<LogTail>,
     pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
 }
 
@@ -225,6 +227,23 @@ impl Writer {
                 }
             };
             let current = (committed.len() + appended.len()).checked_sub(1);
+            if let Some(expected) = request.after {
+                // The log as it will end once the earlier requests of the batch are written.
+                let actual = planned
+                    .next_position
+                    .checked_sub(1)
+                    .map_or(LogTail::Empty, |last| LogTail::Last {
+                        position: Position(last),
+                        event_id: event_id_at(last),
+                    });
+                if actual != expected {
+                    planned.outcomes.push(Outcome {
+                        reply: request.reply,
+                        result: Err(StoreError::TailMoved { expected, actual }),
+                    });
+                    continue;
+                }
+            }
             let plan = plan_append(
                 &request.stream,
                 current.map(|revision| revision as u64),

@@ -7,6 +7,22 @@
 //! aggregates are therefore checked against the state of the whole log at decision time,
 //! and the domain's events record what was checked.
 //!
+//! On a store that pipelines appends ([`EventStore::pipelines_appends`]: the file log, the
+//! in-memory store) commands do not wait for each other's fsync. Each is decided against the
+//! write model *including the decisions not yet durable*, its events are evolved into the
+//! model at the positions they will take, and its append is queued behind theirs
+//! ([`EventStore::submit`]) on the condition that the log then ends with the last event the
+//! model assumed. The lock is held only while deciding and queueing; each command is
+//! answered when its own events are durable, so concurrent commands share one fsync. If an
+//! append fails, every append queued behind it fails its condition (nothing decided on a
+//! failed append reaches the log), the model is rebuilt from the log, and those commands
+//! are decided again on what the log holds; a storage failure is answered with its error.
+//! Other stores append one command at a time, as they always have.
+//!
+//! Argon2 hashing and credential files are never touched inside the decision: when a
+//! decision needs a temporary credential (or a password change must be stored first), the
+//! lock is released, the work runs on the blocking pool, and the command is decided again.
+//!
 //! Command ids make retries idempotent: a command id already in the log returns the
 //! original outcome and appends nothing. The decision states its side effects
 //! ([`domain::Effect`]); the handler carries out its own (credentials, secrets) and returns
@@ -19,13 +35,17 @@ mod clock;
 mod envelope;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
+
+use chrono::{DateTime, Utc};
 
 use credentials::{CredentialError, CredentialStore};
 use domain::ids::{PartnerId, SecretHash, UserId};
 use domain::{Actor, Command, Context, Decision, Effect, Event, LedgerState, Proof, Rejection};
-use store::{Direction, EventStore, ExpectedRevision, Position, ReadFrom, StoreError, StreamName};
-use tokio::sync::Mutex;
+use store::{
+    Direction, EventStore, ExpectedRevision, LogTail, Position, ReadFrom, StoreError, StreamName,
+};
+use tokio::sync::{Mutex, watch};
 use uuid::Uuid;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -157,6 +177,9 @@ pub enum HandleError {
         /// Why it cannot be read.
         reason: String,
     },
+    /// Work on the blocking pool (password hashing, credential files) did not finish.
+    #[error("a blocking task failed: {0}")]
+    Blocking(String),
     /// An event or actor could not be encoded.
     #[error("encoding failed: {0}")]
     Encoding(String),
@@ -174,7 +197,7 @@ pub enum HandleError {
 struct WriteModel {
     state: LedgerState,
     /// The next position to read.
-    next: ReadFrom,
+    next: u64,
     /// The position of the last event applied or passed over.
     head: Option<Position>,
     recorded: HashMap<Uuid, RecordedCommand>,
@@ -184,6 +207,13 @@ struct WriteModel {
     unreadable: HashMap<String, usize>,
     /// Events of other streams passed over (another application's, in a shared store).
     foreign: u64,
+    /// What the log ends with once every queued append is made.
+    tail: LogTail,
+    /// The recorded-at of `tail`'s event: the store keeps recorded-at non-decreasing, and
+    /// the model must hold the time the store will record.
+    last_recorded_at: Option<DateTime<Utc>>,
+    /// How many times the model was rebuilt from the log after a failed append.
+    epoch: u64,
 }
 
 /// An event in one of the ledger's streams that this code cannot read (an unknown type, a
@@ -235,8 +265,17 @@ pub struct CommandHandler<S: EventStore + ?Sized> {
     credentials: Arc<CredentialStore>,
     clock: Arc<dyn Clock>,
     config: HandlerConfig,
+    /// The store pipelines appends: decide on what is queued, answer when durable.
+    pipelined: bool,
     model: Mutex<WriteModel>,
+    /// Commands whose appends are queued and not yet settled (durable or refused), each with
+    /// a receiver that closes when it settles: a retry of one waits for its outcome.
+    in_flight: std::sync::Mutex<HashMap<Uuid, watch::Receiver<()>>>,
 }
+
+/// Work done off the decision path before a command is decided again (a password change
+/// stored before its event is appended).
+type Preparation = Box<dyn FnOnce() -> Result<(), HandleError> + Send>;
 
 impl<S: EventStore + ?Sized> CommandHandler<S> {
     /// A handler over `store`, its write model caught up with the whole log.
@@ -247,19 +286,13 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         config: HandlerConfig,
     ) -> Result<Self, HandleError> {
         let handler = Self {
+            pipelined: store.pipelines_appends(),
             store,
             credentials,
             clock,
             config,
-            model: Mutex::new(WriteModel {
-                state: LedgerState::default(),
-                next: ReadFrom::Start,
-                head: None,
-                recorded: HashMap::new(),
-                faults: Vec::new(),
-                unreadable: HashMap::new(),
-                foreign: 0,
-            }),
+            model: Mutex::new(WriteModel::empty(0)),
+            in_flight: std::sync::Mutex::new(HashMap::new()),
         };
         {
             let mut model = handler.model.lock().await;
@@ -283,15 +316,29 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         &self.clock
     }
 
-    /// Runs `read` on the write model, caught up with the log first. Returns the position the
-    /// answer was computed at.
+    /// Runs `read` on the write model, caught up with the log first, and answers once
+    /// everything the answer may rest on is durable (a command decided but not yet durable
+    /// could still fail). Returns the position the answer was computed at.
     pub async fn read_state<R>(
         &self,
-        read: impl FnOnce(&LedgerState) -> R,
+        read: impl Fn(&LedgerState) -> R,
     ) -> Result<(R, Option<Position>), HandleError> {
-        let mut model = self.model.lock().await;
-        self.catch_up(&mut model).await?;
-        Ok((read(&model.state), model.head))
+        loop {
+            let mut model = self.model.lock().await;
+            self.catch_up(&mut model).await?;
+            let answer = read(&model.state);
+            let (head, epoch) = (model.head, model.epoch);
+            drop(model);
+            let unsettled: Vec<watch::Receiver<()>> =
+                self.in_flight_map().values().cloned().collect();
+            for settled in unsettled {
+                wait_settled(settled).await;
+            }
+            // A rebuild since means an append the answer saw failed: read again.
+            if self.model.lock().await.epoch == epoch {
+                return Ok((answer, head));
+            }
+        }
     }
 
     /// The unreadable events of the ledger's streams found so far (the whole log is read at
@@ -304,7 +351,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
 
     /// Decides and records a command.
     pub async fn handle(&self, request: CommandRequest) -> Result<Outcome, HandleError> {
-        self.handle_with(request, |_| Ok(())).await
+        self.handle_with(request, None).await
     }
 
     /// Records a partner user's first password change: checks the temporary password, stores
@@ -318,7 +365,16 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         new_password: &str,
     ) -> Result<Outcome, HandleError> {
         let subject = user_id.to_string();
-        self.credentials.verify(&subject, current_password)?;
+        let credentials = self.credentials.clone();
+        let (checked_subject, current) = (subject.clone(), current_password.to_string());
+        // Argon2 is slow by design: on the blocking pool, never on the runtime's threads.
+        run_blocking(move || {
+            credentials
+                .verify(&checked_subject, &current)
+                .map(drop)
+                .map_err(HandleError::from)
+        })
+        .await?;
         let request = CommandRequest {
             command_id,
             actor: Actor::user(user_id),
@@ -333,18 +389,20 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         // the event is appended: if the append then fails, the user holds a new password
         // and can retry the command; the reverse order could record a change that did not
         // happen.
-        self.handle_with(request, |_| {
-            self.credentials
-                .change_password(&subject, current_password, new_password, now)
+        let credentials = self.credentials.clone();
+        let (current, new) = (current_password.to_string(), new_password.to_string());
+        let change: Preparation = Box::new(move || {
+            credentials
+                .change_password(&subject, &current, &new, now)
                 .map_err(HandleError::from)
-        })
-        .await
+        });
+        self.handle_with(request, Some(change)).await
     }
 
     async fn handle_with(
         &self,
         request: CommandRequest,
-        before_append: impl Fn(&Decision) -> Result<(), HandleError>,
+        mut prepare: Option<Preparation>,
     ) -> Result<Outcome, HandleError> {
         let actor = actor_text(&request.actor, &request.proof)?;
         let ids = envelope::Ids {
@@ -352,22 +410,33 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             correlation_id: request.correlation_id.unwrap_or(request.command_id),
             causation_id: request.command_id,
         };
-        let mut model = self.model.lock().await;
+        // Fixed across attempts, so that a credential prepared for the user a decision
+        // creates belongs to the user it creates when decided again.
+        let new_id = Uuid::now_v7();
+        // Which commands issue a link token is the decision's to say: every decision is
+        // offered one, and a token its effects do not name is dropped unseen.
+        let token = credentials::generate_token();
+        let mut temporary: Option<(UserId, String)> = None;
         let mut attempts = 0;
         loop {
-            attempts += 1;
+            let mut model = self.model.lock().await;
             self.catch_up(&mut model).await?;
+            let unsettled = self.in_flight_map().get(&request.command_id).cloned();
+            if let Some(settled) = unsettled {
+                // A retry of a command still in flight: its outcome, never a second decision.
+                drop(model);
+                wait_settled(settled).await;
+                continue;
+            }
             if let Some(recorded) = model.recorded.get(&request.command_id).cloned() {
+                drop(model);
                 return self.replayed(request.command_id, recorded).await;
             }
             let now = self.clock.now();
-            // Which commands issue a link token is the decision's to say: every decision is
-            // offered one, and a token its effects do not name is dropped unseen.
-            let token = credentials::generate_token();
             let context = Context {
                 now,
                 actor: request.actor.clone(),
-                new_id: Uuid::now_v7(),
+                new_id,
                 secret_hash: Some(SecretHash::of(token.as_bytes())),
             };
             let decision = domain::decide(&model.state, &request.command, &context)?;
@@ -379,18 +448,46 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                     reason: fault.reason.clone(),
                 });
             }
-            before_append(&decision)?;
+            if let Some(preparation) = prepare.take() {
+                drop(model);
+                run_blocking(preparation).await?;
+                continue;
+            }
+            let credential_for = decision.effects.iter().find_map(|effect| match *effect {
+                Effect::IssueTemporaryCredential(user_id) => Some(user_id),
+                _ => None,
+            });
+            if let Some(user_id) = credential_for
+                && temporary
+                    .as_ref()
+                    .is_none_or(|(issued, _)| *issued != user_id)
+            {
+                // Stored before the event is appended: a failed append leaves an unused
+                // credential behind, never a user without one.
+                drop(model);
+                let credentials = self.credentials.clone();
+                let password = run_blocking(move || {
+                    credentials
+                        .issue_temporary(&user_id.to_string(), now)
+                        .map_err(HandleError::from)
+                })
+                .await?;
+                temporary = Some((user_id, password));
+                continue;
+            }
             let mut secrets = Vec::new();
             for effect in &decision.effects {
                 match *effect {
                     Effect::IssueLinkToken => secrets.push(IssuedSecret::LinkToken(token.clone())),
                     Effect::IssueTemporaryCredential(user_id) => {
-                        // Stored before the event is appended: a failed append leaves an
-                        // unused credential behind, never a user without one.
-                        let password = self
-                            .credentials
-                            .issue_temporary(&user_id.to_string(), now)?;
-                        secrets.push(IssuedSecret::TemporaryPassword { user_id, password });
+                        if let Some((issued, password)) = &temporary
+                            && *issued == user_id
+                        {
+                            secrets.push(IssuedSecret::TemporaryPassword {
+                                user_id,
+                                password: password.clone(),
+                            });
+                        }
                     }
                     // After the append: carried out for recorded commands only.
                     Effect::DeleteCredential(_) | Effect::EndSessions(_) => {}
@@ -400,15 +497,56 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             let expected = decision
                 .expected_revision
                 .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
+            // The time the store will record (it never lets recorded-at go backwards), so
+            // that the model evolved now holds what the log will.
+            let recorded_at = store::monotonic_recorded_at(now, model.last_recorded_at);
             let events = decision
                 .events
                 .iter()
-                .map(|event| envelope::new_event(event, &actor, ids, now))
+                .map(|event| envelope::new_event(event, &actor, ids, recorded_at))
                 .collect::<Result<Vec<_>, _>>()?;
-            match self.store.append(&stream, expected, events).await {
-                Ok(result) => {
+            attempts += 1;
+            let appended = if self.pipelined {
+                let last_event_id = events.last().map(|event| event.event_id);
+                let pending = self
+                    .store
+                    .submit(&stream, expected, events, model.tail)
+                    .await?;
+                let (settle, settled) = watch::channel(());
+                self.in_flight_map().insert(request.command_id, settled);
+                let epoch = model.epoch;
+                let predicted = model.speculate(
+                    &decision,
+                    request.command_id,
+                    &request.actor,
+                    recorded_at,
+                    last_event_id,
+                );
+                drop(model);
+                let appended = pending.await;
+                if let Ok(result) = &appended {
+                    assert_eq!(
+                        result.positions, predicted,
+                        "a pipelining store appends at the positions its tail implies"
+                    );
+                } else {
+                    let mut model = self.model.lock().await;
+                    self.rebuild(&mut model, epoch).await?;
+                }
+                // Settled only after a rebuild: a retry that then looks finds the log's truth.
+                self.in_flight_map().remove(&request.command_id);
+                drop(settle);
+                appended
+            } else {
+                let appended = self.store.append(&stream, expected, events).await;
+                if appended.is_ok() {
                     self.catch_up(&mut model).await?;
-                    let sessions_to_end = self.after_recording(&decision.effects);
+                }
+                appended
+            };
+            match appended {
+                Ok(result) => {
+                    let sessions_to_end = self.after_recording(&decision.effects).await;
                     let events = result
                         .positions
                         .iter()
@@ -430,13 +568,15 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                         sessions_to_end,
                     });
                 }
-                Err(StoreError::WrongExpectedRevision { .. })
+                // Decided on a log that moved (another writer, or an append queued before
+                // this one failed): decide again on what the log holds.
+                Err(StoreError::WrongExpectedRevision { .. } | StoreError::TailMoved { .. })
                     if attempts <= self.config.conflict_retries_max =>
                 {
                     tracing::debug!(stream = %stream, attempts, "conflict; deciding again");
                     continue;
                 }
-                Err(StoreError::WrongExpectedRevision { .. }) => {
+                Err(StoreError::WrongExpectedRevision { .. } | StoreError::TailMoved { .. }) => {
                     return Err(HandleError::Contention {
                         stream: decision.stream,
                         attempts,
@@ -447,17 +587,43 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         }
     }
 
+    fn in_flight_map(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, watch::Receiver<()>>> {
+        // Entries are inserted and removed whole: a panic elsewhere leaves the map usable.
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Returns the model to what the log holds after an append decided in `epoch` failed,
+    /// unless that was done already since: every decision queued behind the failed one
+    /// assumed it, and none of them reaches the log.
+    async fn rebuild(&self, model: &mut WriteModel, epoch: u64) -> Result<(), HandleError> {
+        if model.epoch != epoch {
+            return Ok(());
+        }
+        tracing::warn!("an append failed; rebuilding the write model from the log");
+        *model = WriteModel::empty(epoch + 1);
+        self.catch_up(model).await
+    }
+
     /// Carries out the effects due once a command is recorded (again on each retry: see
     /// [`Effect::repeated_on_retry`]) and returns the users whose sessions the caller must
     /// end. A removed user's password must stop working at once; the log already says the
     /// user is removed, so a failure here is logged rather than failing the recorded
     /// command.
-    fn after_recording(&self, effects: &[Effect]) -> Vec<UserId> {
+    async fn after_recording(&self, effects: &[Effect]) -> Vec<UserId> {
         let mut sessions_to_end = Vec::new();
         for effect in effects {
             match *effect {
                 Effect::DeleteCredential(user_id) => {
-                    if let Err(error) = self.credentials.remove(&user_id.to_string()) {
+                    let credentials = self.credentials.clone();
+                    let removed = run_blocking(move || {
+                        credentials
+                            .remove(&user_id.to_string())
+                            .map_err(HandleError::from)
+                    })
+                    .await;
+                    if let Err(error) = removed {
                         tracing::error!(user = %user_id, %error, "removed user's credential not deleted");
                     }
                 }
@@ -499,7 +665,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             .into_iter()
             .filter(Effect::repeated_on_retry)
             .collect();
-        let sessions_to_end = self.after_recording(&repeated);
+        let sessions_to_end = self.after_recording(&repeated).await;
         Ok(Outcome {
             command_id,
             stream: recorded.stream,
@@ -517,21 +683,93 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         loop {
             let page = self
                 .store
-                .read_all(model.next, Direction::Forwards, CATCH_UP_PAGE_EVENTS)
+                .read_all(
+                    ReadFrom::At(model.next),
+                    Direction::Forwards,
+                    CATCH_UP_PAGE_EVENTS,
+                )
                 .await?;
             if page.is_empty() {
                 return Ok(());
             }
             for recorded in &page {
                 model.apply(recorded);
-                model.next = ReadFrom::At(recorded.position.0 + 1);
+                model.next = recorded.position.0 + 1;
                 model.head = Some(recorded.position);
+                model.tail = LogTail::Last {
+                    position: recorded.position,
+                    event_id: recorded.event_id,
+                };
+                model.last_recorded_at = Some(recorded.recorded_at);
             }
         }
     }
 }
 
 impl WriteModel {
+    fn empty(epoch: u64) -> Self {
+        Self {
+            state: LedgerState::default(),
+            next: 0,
+            head: None,
+            recorded: HashMap::new(),
+            faults: Vec::new(),
+            unreadable: HashMap::new(),
+            foreign: 0,
+            tail: LogTail::Empty,
+            last_recorded_at: None,
+            epoch,
+        }
+    }
+
+    /// Evolves a decision queued for a pipelining store into the model, at the positions
+    /// it will take (positions have no gaps there), as the log will hold it once durable.
+    /// Returns those positions.
+    fn speculate(
+        &mut self,
+        decision: &Decision,
+        command_id: Uuid,
+        actor: &Actor,
+        recorded_at: DateTime<Utc>,
+        last_event_id: Option<Uuid>,
+    ) -> Vec<Position> {
+        let first_position = self.next;
+        let first_revision = decision
+            .expected_revision
+            .map_or(0, |revision| revision + 1);
+        let mut positions = Vec::with_capacity(decision.events.len());
+        for (offset, event) in (0u64..).zip(&decision.events) {
+            let meta = domain::EventMeta {
+                stream: decision.stream.clone(),
+                stream_revision: first_revision + offset,
+                global_position: first_position + offset,
+                recorded_at,
+                actor: actor.clone(),
+            };
+            self.state.evolve(&meta, event);
+            positions.push(Position(first_position + offset));
+        }
+        let (Some(&last), Some(event_id)) = (positions.last(), last_event_id) else {
+            unreachable!("a decision has at least one event");
+        };
+        self.next = last.0 + 1;
+        self.head = Some(last);
+        self.tail = LogTail::Last {
+            position: last,
+            event_id,
+        };
+        self.last_recorded_at = Some(recorded_at);
+        self.recorded.insert(
+            command_id,
+            RecordedCommand {
+                stream: decision.stream.clone(),
+                first_revision,
+                revision: first_revision + decision.events.len() as u64 - 1,
+            },
+        );
+        positions
+    }
+
     fn apply(&mut self, recorded: &store::RecordedEvent) {
         let stream = recorded.stream.as_str();
         match read_event(recorded) {
@@ -610,4 +848,19 @@ pub fn read_event(recorded: &store::RecordedEvent) -> LogEntry {
             })
         }
     }
+}
+
+/// Runs `work` on the blocking pool (Argon2, credential files): never on the runtime's
+/// threads, never under the write model's lock.
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, HandleError> + Send + 'static,
+) -> Result<T, HandleError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| HandleError::Blocking(error.to_string()))?
+}
+
+/// Waits until an in-flight command's append is settled (its sender dropped).
+async fn wait_settled(mut settled: watch::Receiver<()>) {
+    while settled.changed().await.is_ok() {}
 }

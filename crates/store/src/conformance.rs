@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use uuid::Uuid;
 
 use crate::{
-    Direction, EventFilter, EventStore, ExpectedRevision, NewEvent, Position, ReadFrom,
+    Direction, EventFilter, EventStore, ExpectedRevision, LogTail, NewEvent, Position, ReadFrom,
     RecordedEvent, StoreError, StreamName, SubscribeFrom, Subscription, SubscriptionItem,
 };
 
@@ -67,6 +67,8 @@ macro_rules! conformance_tests {
             subscription_filters_by_type_and_prefix,
             subscription_under_concurrent_writers_has_no_gap_or_duplicate,
             verify_intact_log,
+            submissions_are_ordered_and_guarded_by_the_tail,
+            a_refused_submission_refuses_those_queued_behind_it,
         );
         #[test]
         $(#[$attribute])*
@@ -734,6 +736,160 @@ pub async fn subscription_under_concurrent_writers_has_no_gap_or_duplicate<
     assert_eq!(received, read_all(&*f.store).await);
     let positions: Vec<Position> = received.iter().map(|e| e.position).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]));
+}
+
+fn tail_of(batch: &[NewEvent], first_position: u64) -> LogTail {
+    match batch.last() {
+        Some(last) => LogTail::Last {
+            position: Position(first_position + batch.len() as u64 - 1),
+            event_id: last.event_id,
+        },
+        None => panic!("a test batch is never empty"),
+    }
+}
+
+/// A pipelining backend makes submitted appends in submission order, each only if the log
+/// ends as its writer expected, without the writer waiting for the one before; a backend
+/// that does not pipeline refuses submissions and says so.
+pub async fn submissions_are_ordered_and_guarded_by_the_tail<S: EventStore + ?Sized>(
+    f: Fixture<S>,
+) {
+    let s = &*f.store;
+    if !s.pipelines_appends() {
+        let refused = s
+            .submit(
+                &stream("a-1"),
+                ExpectedRevision::Any,
+                events(1, "a"),
+                LogTail::Empty,
+            )
+            .await;
+        assert!(matches!(refused, Err(StoreError::Invalid(_))));
+        assert_eq!(read_all(s).await.len(), 0);
+        return;
+    }
+    let first = events(2, "a");
+    let first_tail = tail_of(&first, 0);
+    let second = events(1, "b");
+    let second_tail = tail_of(&second, 2);
+    // Both queued before either is awaited: the second is decided on the first's success.
+    let pending_first = s
+        .submit(
+            &stream("a-1"),
+            ExpectedRevision::NoStream,
+            first,
+            LogTail::Empty,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("submit: {error}"));
+    let pending_second = s
+        .submit(
+            &stream("a-1"),
+            ExpectedRevision::Exact(1),
+            second,
+            first_tail,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("submit: {error}"));
+    let (first, second) = futures::join!(pending_first, pending_second);
+    let first = first.unwrap_or_else(|error| panic!("first: {error}"));
+    let second = second.unwrap_or_else(|error| panic!("second: {error}"));
+    assert_eq!(first.positions, vec![Position(0), Position(1)]);
+    assert_eq!(second.positions, vec![Position(2)]);
+    // A stale tail (the log moved on) is refused and writes nothing.
+    let stale = s
+        .submit(
+            &stream("b-1"),
+            ExpectedRevision::Any,
+            events(1, "c"),
+            first_tail,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("submit: {error}"));
+    match stale.await {
+        Err(StoreError::TailMoved { expected, actual }) => {
+            assert_eq!(expected, first_tail);
+            assert_eq!(actual, second_tail);
+        }
+        other => panic!("a stale tail must be refused, got {other:?}"),
+    }
+    // So is the right position with another event there.
+    let impostor = LogTail::Last {
+        position: Position(2),
+        event_id: Uuid::now_v7(),
+    };
+    let pending = s
+        .submit(
+            &stream("b-1"),
+            ExpectedRevision::Any,
+            events(1, "d"),
+            impostor,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("submit: {error}"));
+    assert!(matches!(pending.await, Err(StoreError::TailMoved { .. })));
+    // A plain append is not guarded, and moves the tail for the next submission.
+    let plain = append(s, "c-1", ExpectedRevision::Any, events(1, "e")).await;
+    assert_eq!(plain.positions, vec![Position(3)]);
+    let pending = s
+        .submit(
+            &stream("c-1"),
+            ExpectedRevision::Exact(0),
+            events(1, "f"),
+            second_tail,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("submit: {error}"));
+    assert!(matches!(pending.await, Err(StoreError::TailMoved { .. })));
+    assert_eq!(read_all(s).await.len(), 4);
+}
+
+/// When a queued submission is refused, every submission queued behind it on the
+/// assumption that it succeeds is refused too, even one whose stream revision still fits:
+/// the log never holds a decision made on an append that did not happen.
+pub async fn a_refused_submission_refuses_those_queued_behind_it<S: EventStore + ?Sized>(
+    f: Fixture<S>,
+) {
+    let s = &*f.store;
+    if !s.pipelines_appends() {
+        let refused = s
+            .submit(
+                &stream("a-1"),
+                ExpectedRevision::Any,
+                events(1, "a"),
+                LogTail::Empty,
+            )
+            .await;
+        assert!(matches!(refused, Err(StoreError::Invalid(_))));
+        return;
+    }
+    append(s, "a-1", ExpectedRevision::NoStream, events(1, "a")).await;
+    // Decided as if the log were empty: refused by its tail.
+    let doomed = events(1, "b");
+    let doomed_tail = tail_of(&doomed, 0);
+    let pending_doomed = s
+        .submit(
+            &stream("b-1"),
+            ExpectedRevision::NoStream,
+            doomed,
+            LogTail::Empty,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("submit: {error}"));
+    // Decided on the doomed one: its stream revision would fit, its tail does not.
+    let pending_behind = s
+        .submit(
+            &stream("c-1"),
+            ExpectedRevision::NoStream,
+            events(1, "c"),
+            doomed_tail,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("submit: {error}"));
+    let (doomed, behind) = futures::join!(pending_doomed, pending_behind);
+    assert!(matches!(doomed, Err(StoreError::TailMoved { .. })));
+    assert!(matches!(behind, Err(StoreError::TailMoved { .. })));
+    assert_eq!(read_all(s).await.len(), 1);
 }
 
 /// An intact log verifies, counting every record.

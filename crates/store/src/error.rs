@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{ExpectedRevision, StreamName};
+use crate::{ExpectedRevision, LogTail, StreamName};
 
 /// Where a log is damaged, as precisely as the backend can say.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -48,6 +48,15 @@ pub enum StoreError {
         expected: ExpectedRevision,
         /// The stream's actual last revision (`None`: the stream does not exist).
         actual: Option<u64>,
+    },
+    /// A pipelined append's turn came and the log did not end as its writer expected (an
+    /// append queued before it failed, or another writer's came first); nothing was written.
+    #[error("the log ends with {actual}, not {expected} as the append expected")]
+    TailMoved {
+        /// What the writer expected.
+        expected: LogTail,
+        /// What the log ended with.
+        actual: LogTail,
     },
     /// The request itself is invalid (bad name, over a limit, duplicate ids); nothing was written.
     #[error("invalid request: {0}")]

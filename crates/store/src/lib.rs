@@ -26,8 +26,9 @@ pub use memory::MemoryStore;
 pub use subscription::{SUBSCRIPTION_PAGE_EVENTS, Subscription, SubscriptionItem, catch_up};
 pub use types::{
     ACTOR_BYTES_MAX, APPEND_PAYLOAD_BYTES_MAX, AppendResult, Direction, EVENT_TYPE_BYTES_MAX,
-    EVENTS_PER_APPEND_MAX, EventFilter, ExpectedRevision, NewEvent, PAYLOAD_BYTES_MAX, Position,
-    ReadFrom, RecordedEvent, STREAM_NAME_BYTES_MAX, StreamName, SubscribeFrom, validate_batch,
+    EVENTS_PER_APPEND_MAX, EventFilter, ExpectedRevision, LogTail, NewEvent, PAYLOAD_BYTES_MAX,
+    PendingAppend, Position, ReadFrom, RecordedEvent, STREAM_NAME_BYTES_MAX, StreamName,
+    SubscribeFrom, validate_batch,
 };
 
 /// The result of checking every record and the whole hash chain.
@@ -58,6 +59,35 @@ pub trait EventStore: Send + Sync + 'static {
         expected: ExpectedRevision,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError>;
+
+    /// Whether this backend pipelines appends ([`EventStore::submit`]). Such a backend
+    /// numbers positions 0, 1, 2, … without gaps, so that a writer can tell the positions
+    /// of its queued appends before they are made.
+    fn pipelines_appends(&self) -> bool {
+        false
+    }
+
+    /// Queues an append behind every append submitted or made before it, to be made only if
+    /// the log then ends with `after`; otherwise it is refused with
+    /// [`StoreError::TailMoved`] and nothing is appended. Returns once the append is queued;
+    /// the [`PendingAppend`] resolves when it is durable (or refused).
+    ///
+    /// A writer can therefore decide its next append as if this one had succeeded, naming
+    /// this one's last event as the next one's `after`: if this one fails, the log does not
+    /// end as the next one expects, and it is refused too. Backends that do not pipeline
+    /// ([`EventStore::pipelines_appends`] is false) refuse every submission.
+    async fn submit(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+        after: LogTail,
+    ) -> Result<PendingAppend, StoreError> {
+        let _ = (stream, expected, events, after);
+        Err(StoreError::Invalid(
+            "this backend does not pipeline appends".to_string(),
+        ))
+    }
 
     /// Reads up to `limit` events of `stream` from a revision (inclusive) in `direction`.
     /// A stream that does not exist reads as empty.

@@ -7,9 +7,10 @@ use tokio::sync::watch;
 
 use crate::codec::{self, ChainValue, GENESIS_CHAIN};
 use crate::{
-    AppendPlan, AppendResult, Direction, EventFilter, EventStore, ExpectedRevision, NewEvent,
-    Position, ReadFrom, RecordedEvent, StoreError, StreamName, SubscribeFrom, Subscription,
-    VerifyReport, catch_up, monotonic_recorded_at, plan_append, validate_batch,
+    AppendPlan, AppendResult, Direction, EventFilter, EventStore, ExpectedRevision, LogTail,
+    NewEvent, PendingAppend, Position, ReadFrom, RecordedEvent, StoreError, StreamName,
+    SubscribeFrom, Subscription, VerifyReport, catch_up, monotonic_recorded_at, plan_append,
+    validate_batch,
 };
 
 /// An event store that keeps everything in memory. Positions are 0, 1, 2, … like the
@@ -43,25 +44,28 @@ impl MemoryStore {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave `Inner` half-updated (appends build
-        // everything before pushing), so a poisoned lock is still consistent.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-#[async_trait::async_trait]
-impl EventStore for MemoryStore {
-    async fn append(
+    /// Appends, if the log ends with `after` when one is given.
+    fn append_after(
         &self,
         stream: &StreamName,
         expected: ExpectedRevision,
         events: Vec<NewEvent>,
+        after: Option<LogTail>,
     ) -> Result<AppendResult, StoreError> {
         validate_batch(&events)?;
         let mut inner = self.lock();
+        if let Some(expected) = after {
+            let actual = inner
+                .events
+                .last()
+                .map_or(LogTail::Empty, |last| LogTail::Last {
+                    position: last.position,
+                    event_id: last.event_id,
+                });
+            if actual != expected {
+                return Err(StoreError::TailMoved { expected, actual });
+            }
+        }
         let indexes = inner.streams.get(stream);
         let current = indexes
             .and_then(|ix| ix.len().checked_sub(1))
@@ -110,6 +114,43 @@ impl EventStore for MemoryStore {
             revision: first_revision + count - 1,
             positions,
         })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave `Inner` half-updated (appends build
+        // everything before pushing), so a poisoned lock is still consistent.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for MemoryStore {
+    async fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        self.append_after(stream, expected, events, None)
+    }
+
+    fn pipelines_appends(&self) -> bool {
+        true
+    }
+
+    async fn submit(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+        after: LogTail,
+    ) -> Result<PendingAppend, StoreError> {
+        // Appends are made at once, in call order: the append is durable (as durable as this
+        // store gets) before the submission returns.
+        let result = self.append_after(stream, expected, events, Some(after));
+        Ok(Box::pin(std::future::ready(result)))
     }
 
     async fn read_stream(

@@ -206,6 +206,38 @@ pub struct AppendResult {
     pub positions: Vec<Position>,
 }
 
+/// What the log ends with, as a pipelined writer expects it when its append's turn comes
+/// ([`EventStore::submit`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LogTail {
+    /// The log is empty.
+    Empty,
+    /// The log's last record is this one.
+    Last {
+        /// Its position.
+        position: Position,
+        /// Its event id, so that another record at the same position does not pass.
+        event_id: Uuid,
+    },
+}
+
+impl std::fmt::Display for LogTail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Empty => f.write_str("an empty log"),
+            Self::Last { position, event_id } => {
+                write!(f, "event {event_id} at position {}", position.0)
+            }
+        }
+    }
+}
+
+/// An append queued in log order ([`EventStore::submit`]): resolves once it is durable, or
+/// refused.
+pub type PendingAppend = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<AppendResult, crate::StoreError>> + Send>,
+>;
+
 /// Where a read starts. `At` is a stream revision for stream reads and a global position for
 /// reads of the whole log; it is inclusive in both directions.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
