@@ -35,6 +35,7 @@ mod clock;
 mod envelope;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 
 use chrono::{DateTime, Utc};
@@ -212,8 +213,6 @@ struct WriteModel {
     /// The recorded-at of `tail`'s event: the store keeps recorded-at non-decreasing, and
     /// the model must hold the time the store will record.
     last_recorded_at: Option<DateTime<Utc>>,
-    /// How many times the model was rebuilt from the log after a failed append.
-    epoch: u64,
 }
 
 /// An event in one of the ledger's streams that this code cannot read (an unknown type, a
@@ -271,6 +270,12 @@ pub struct CommandHandler<S: EventStore + ?Sized> {
     /// Commands whose appends are queued and not yet settled (durable or refused), each with
     /// a receiver that closes when it settles: a retry of one waits for its outcome.
     in_flight: std::sync::Mutex<HashMap<Uuid, watch::Receiver<()>>>,
+    /// A pipelined append failed: the model holds decisions the log never will, and is
+    /// rebuilt before anything else is decided on it. Set before the failed command
+    /// settles, so that whoever looks next (its retry included) finds it.
+    needs_rebuild: AtomicBool,
+    /// How many times the model was rebuilt (changed under the model's lock only).
+    rebuilds: AtomicU64,
 }
 
 /// Work done off the decision path before a command is decided again (a password change
@@ -291,8 +296,10 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             credentials,
             clock,
             config,
-            model: Mutex::new(WriteModel::empty(0)),
+            model: Mutex::new(WriteModel::empty()),
             in_flight: std::sync::Mutex::new(HashMap::new()),
+            needs_rebuild: AtomicBool::new(false),
+            rebuilds: AtomicU64::new(0),
         };
         {
             let mut model = handler.model.lock().await;
@@ -324,18 +331,21 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         read: impl Fn(&LedgerState) -> R,
     ) -> Result<(R, Option<Position>), HandleError> {
         loop {
-            let mut model = self.model.lock().await;
+            let mut model = self.lock_model().await?;
             self.catch_up(&mut model).await?;
             let answer = read(&model.state);
-            let (head, epoch) = (model.head, model.epoch);
+            let head = model.head;
+            let rebuilds = self.rebuilds.load(Ordering::Acquire);
             drop(model);
             let unsettled: Vec<watch::Receiver<()>> =
                 self.in_flight_map().values().cloned().collect();
             for settled in unsettled {
                 wait_settled(settled).await;
             }
-            // A rebuild since means an append the answer saw failed: read again.
-            if self.model.lock().await.epoch == epoch {
+            // Otherwise an append the answer saw failed: read again.
+            if !self.needs_rebuild.load(Ordering::Acquire)
+                && self.rebuilds.load(Ordering::Acquire) == rebuilds
+            {
                 return Ok((answer, head));
             }
         }
@@ -344,7 +354,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
     /// The unreadable events of the ledger's streams found so far (the whole log is read at
     /// start), and how many events of other streams were passed over.
     pub async fn faults(&self) -> Result<(Vec<Fault>, u64), HandleError> {
-        let mut model = self.model.lock().await;
+        let mut model = self.lock_model().await?;
         self.catch_up(&mut model).await?;
         Ok((model.faults.clone(), model.foreign))
     }
@@ -419,7 +429,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         let mut temporary: Option<(UserId, String)> = None;
         let mut attempts = 0;
         loop {
-            let mut model = self.model.lock().await;
+            let mut model = self.lock_model().await?;
             self.catch_up(&mut model).await?;
             let unsettled = self.in_flight_map().get(&request.command_id).cloned();
             if let Some(settled) = unsettled {
@@ -514,7 +524,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                     .await?;
                 let (settle, settled) = watch::channel(());
                 self.in_flight_map().insert(request.command_id, settled);
-                let epoch = model.epoch;
+                let rebuilds = self.rebuilds.load(Ordering::Acquire);
                 let predicted = model.speculate(
                     &decision,
                     request.command_id,
@@ -524,16 +534,23 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 );
                 drop(model);
                 let appended = pending.await;
-                if let Ok(result) = &appended {
-                    assert_eq!(
+                match &appended {
+                    Ok(result) => assert_eq!(
                         result.positions, predicted,
                         "a pipelining store appends at the positions its tail implies"
-                    );
-                } else {
-                    let mut model = self.model.lock().await;
-                    self.rebuild(&mut model, epoch).await?;
+                    ),
+                    Err(error) => {
+                        // Refused because an append before it failed (or a model rebuilt
+                        // since): the log did not move under us, so it is no conflict.
+                        if matches!(error, StoreError::TailMoved { .. })
+                            && (self.needs_rebuild.load(Ordering::Acquire)
+                                || self.rebuilds.load(Ordering::Acquire) != rebuilds)
+                        {
+                            attempts -= 1;
+                        }
+                        self.needs_rebuild.store(true, Ordering::Release);
+                    }
                 }
-                // Settled only after a rebuild: a retry that then looks finds the log's truth.
                 self.in_flight_map().remove(&request.command_id);
                 drop(settle);
                 appended
@@ -594,16 +611,25 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Returns the model to what the log holds after an append decided in `epoch` failed,
-    /// unless that was done already since: every decision queued behind the failed one
-    /// assumed it, and none of them reaches the log.
-    async fn rebuild(&self, model: &mut WriteModel, epoch: u64) -> Result<(), HandleError> {
-        if model.epoch != epoch {
-            return Ok(());
+    /// The write model's lock, the model first rebuilt from the log if an append failed.
+    async fn lock_model(&self) -> Result<tokio::sync::MutexGuard<'_, WriteModel>, HandleError> {
+        let mut model = self.model.lock().await;
+        if self.needs_rebuild.load(Ordering::Acquire) {
+            // Every append queued so far settles first (none needs this lock to), so that
+            // the log read holds everything that will ever be made of them; no new one is
+            // queued meanwhile, since deciding takes this lock.
+            tracing::warn!("an append failed; rebuilding the write model from the log");
+            let unsettled: Vec<watch::Receiver<()>> =
+                self.in_flight_map().values().cloned().collect();
+            for settled in unsettled {
+                wait_settled(settled).await;
+            }
+            *model = WriteModel::empty();
+            self.rebuilds.fetch_add(1, Ordering::AcqRel);
+            self.catch_up(&mut model).await?;
+            self.needs_rebuild.store(false, Ordering::Release);
         }
-        tracing::warn!("an append failed; rebuilding the write model from the log");
-        *model = WriteModel::empty(epoch + 1);
-        self.catch_up(model).await
+        Ok(model)
     }
 
     /// Carries out the effects due once a command is recorded (again on each retry: see
@@ -707,7 +733,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
 }
 
 impl WriteModel {
-    fn empty(epoch: u64) -> Self {
+    fn empty() -> Self {
         Self {
             state: LedgerState::default(),
             next: 0,
@@ -718,7 +744,6 @@ impl WriteModel {
             foreign: 0,
             tail: LogTail::Empty,
             last_recorded_at: None,
-            epoch,
         }
     }
 
