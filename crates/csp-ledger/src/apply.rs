@@ -5,10 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use domain::{Actor, Command};
-use handler::{CommandHandler, CommandRequest, HandleError, IssuedSecret, Outcome};
+use futures::StreamExt as _;
+use futures::stream::FuturesOrdered;
+use handler::{CommandRequest, HandleError, IssuedSecret, Outcome};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use serde_json::json;
-use store::EventStore;
 use uuid::Uuid;
 
 use crate::DataDir;
@@ -58,7 +60,20 @@ pub async fn run(
         ))
     };
     let handler = data.open_handler().await?;
-    let mut refused = 0usize;
+    let mut tally = Tally::default();
+    // Lines are decided in order, each on the ones before it, and queued without waiting
+    // for their fsync; their answers are printed in order as they become durable.
+    let mut window = FuturesOrdered::new();
+    // On standard error, and only when it is a terminal: long imports take minutes.
+    let progress = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}  {per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
         let line = line.with_context(|| format!("reading line {number}"))?;
@@ -74,10 +89,75 @@ pub async fn run(
             format!("line {number} is not a valid command; nothing applied from it")
         })?;
         let name = parsed.command.name();
-        match apply_one(&handler, parsed).await {
-            Ok(outcome) => print_outcome(number, name, &outcome, json),
+        let queued = handler.queue(parsed.into()).await;
+        let refused_now = matches!(queued, Err(HandleError::Rejected(_)));
+        window.push_back(async move {
+            let answer = match queued {
+                Ok(durable) => durable.await,
+                Err(error) => Err(error),
+            };
+            (number, name, answer)
+        });
+        while window.len() >= IN_FLIGHT_MAX || (refused_now && !window.is_empty()) {
+            if let Some((number, name, answer)) = window.next().await {
+                tally.report(number, name, answer, json)?;
+            }
+        }
+        progress.set_position(number as u64);
+        if number.is_multiple_of(1024) {
+            progress.set_message(format!(
+                "{number} lines: {} recorded, {} refused, {} replayed",
+                tally.recorded, tally.refused, tally.replayed
+            ));
+        }
+        if refused_now && !keep_going {
+            break;
+        }
+    }
+    while let Some((number, name, answer)) = window.next().await {
+        tally.report(number, name, answer, json)?;
+    }
+    progress.finish_and_clear();
+    tally.summary(json);
+    Ok(if tally.refused == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Commands decided and queued but not yet durable, at most: enough to fill the store's
+/// group commits, few enough to bound memory.
+const IN_FLIGHT_MAX: usize = 1024;
+
+/// How the lines went.
+#[derive(Default)]
+struct Tally {
+    recorded: u64,
+    refused: u64,
+    replayed: u64,
+}
+
+impl Tally {
+    /// Prints one line's answer; a failure that is not a refusal stops the run.
+    fn report(
+        &mut self,
+        number: usize,
+        name: &str,
+        answer: Result<Outcome, HandleError>,
+        json: bool,
+    ) -> anyhow::Result<()> {
+        match answer {
+            Ok(outcome) => {
+                if outcome.replayed {
+                    self.replayed += 1;
+                } else {
+                    self.recorded += 1;
+                }
+                print_outcome(number, name, &outcome, json);
+            }
             Err(HandleError::Rejected(rejection)) => {
-                refused += 1;
+                self.refused += 1;
                 if json {
                     println!(
                         "{}",
@@ -89,27 +169,27 @@ pub async fn run(
                         rejection.rule()
                     );
                 }
-                if !keep_going {
-                    return Ok(ExitCode::FAILURE);
-                }
             }
             Err(error) => {
                 return Err(error).with_context(|| format!("line {number}: {name} failed"));
             }
         }
+        Ok(())
     }
-    Ok(if refused == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
 
-async fn apply_one<S: EventStore + ?Sized>(
-    handler: &CommandHandler<S>,
-    line: CommandLine,
-) -> Result<Outcome, HandleError> {
-    handler.handle(line.into()).await
+    fn summary(&self, json: bool) {
+        if json {
+            println!(
+                "{}",
+                json!({"summary": {"recorded": self.recorded, "refused": self.refused, "replayed": self.replayed}})
+            );
+        } else {
+            println!(
+                "{} recorded, {} refused, {} replayed",
+                self.recorded, self.refused, self.replayed
+            );
+        }
+    }
 }
 
 fn print_outcome(number: usize, name: &str, outcome: &Outcome, json: bool) {

@@ -98,7 +98,11 @@ fn apply_records_commands_reports_refusals_and_is_idempotent() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3);
+    assert_eq!(
+        lines[2]["summary"],
+        serde_json::json!({"recorded": 1, "refused": 1, "replayed": 0})
+    );
     assert_eq!(lines[0]["status"], "recorded");
     assert_eq!(lines[0]["secrets"][0]["kind"], "temporary_password");
     assert_eq!(lines[1]["status"], "refused");
@@ -126,6 +130,10 @@ fn apply_records_commands_reports_refusals_and_is_idempotent() {
         .collect();
     assert_eq!(lines[0]["status"], "replayed");
     assert_eq!(lines[0]["secrets"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        lines[2]["summary"],
+        serde_json::json!({"recorded": 0, "refused": 1, "replayed": 1})
+    );
     let export = ledger(&data, &["export"]);
     assert_eq!(
         stdout(&export).lines().count(),
@@ -186,4 +194,50 @@ fn hex_decode(text: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
         .collect()
+}
+
+/// Many lines in flight at once are still decided in file order: a line that collides with
+/// the one before it is refused, never the earlier one, and every answer is printed in order.
+#[test]
+fn apply_decides_lines_in_order_with_many_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("commands.jsonl");
+    let line = |n: u32, number: u32| {
+        format!(
+            r#"{{"command_id":"0195a000-0000-7000-8000-{n:012}","actor":{{"kind":"operator"}},"command":{{"type":"onboard_provider","tenant_id":"5e1d0000-0000-4000-8000-{n:012}","tenant_country":"US","partner_number":"{number}","legal_name":"Provider {n}","countries_served":["US"],"support":{{"email":"support@p{n}.example","phone":"+1 555 0100","website":null}},"first_admin":{{"full_name":"Admin {n}","email":"admin@p{n}.example"}}}}}}"#
+        )
+    };
+    let mut text = String::new();
+    for n in 1..=300u32 {
+        // Every tenth line takes the partner number of the line before it.
+        let number = if n % 10 == 0 {
+            1_000_000 + n - 1
+        } else {
+            1_000_000 + n
+        };
+        text.push_str(&line(n, number));
+        text.push('\n');
+    }
+    std::fs::write(&file, text).unwrap();
+    let data = dir.path().join("data");
+    let applied = ledger(
+        &data,
+        &["--json", "apply", "--keep-going", file.to_str().unwrap()],
+    );
+    assert!(!applied.status.success(), "30 lines are refused");
+    let lines: Vec<Value> = stdout(&applied)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 301);
+    for (index, answer) in lines[..300].iter().enumerate() {
+        let n = index + 1;
+        assert_eq!(answer["line"], n);
+        let expected = if n % 10 == 0 { "refused" } else { "recorded" };
+        assert_eq!(answer["status"], expected, "line {n}: {answer}");
+    }
+    assert_eq!(
+        lines[300]["summary"],
+        serde_json::json!({"recorded": 270, "refused": 30, "replayed": 0})
+    );
 }

@@ -35,6 +35,7 @@ mod clock;
 mod envelope;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 
@@ -267,6 +268,77 @@ pub struct CommandHandler<S: EventStore + ?Sized> {
     /// The store pipelines appends: decide on what is queued, answer when durable.
     pipelined: bool,
     model: Mutex<WriteModel>,
+    /// What the queued appends share with the handler.
+    pipeline: Arc<Pipeline>,
+    /// How many times the model was rebuilt (changed under the model's lock only).
+    rebuilds: AtomicU64,
+}
+
+/// What stays fixed across the attempts at one command.
+struct Attempts {
+    request: CommandRequest,
+    actor: String,
+    ids: envelope::Ids,
+    /// Fixed across attempts, so that a credential prepared for the user a decision creates
+    /// belongs to the user it creates when decided again.
+    new_id: Uuid,
+    /// Which commands issue a link token is the decision's to say: every decision is offered
+    /// one, and a token its effects do not name is dropped unseen.
+    token: String,
+    /// The temporary credential stored for the user the decision creates or resets.
+    temporary: Option<(UserId, String)>,
+    prepare: Option<Preparation>,
+    /// Decisions appended or queued so far.
+    count: u32,
+}
+
+impl Attempts {
+    /// The secrets the decision hands out (its link token, its temporary password).
+    fn secrets(&self, decision: &Decision) -> Vec<IssuedSecret> {
+        let mut secrets = Vec::new();
+        for effect in &decision.effects {
+            match *effect {
+                Effect::IssueLinkToken => secrets.push(IssuedSecret::LinkToken(self.token.clone())),
+                Effect::IssueTemporaryCredential(user_id) => {
+                    if let Some((issued, password)) = &self.temporary
+                        && *issued == user_id
+                    {
+                        secrets.push(IssuedSecret::TemporaryPassword {
+                            user_id,
+                            password: password.clone(),
+                        });
+                    }
+                }
+                // After the append: carried out for recorded commands only.
+                Effect::DeleteCredential(_) | Effect::EndSessions(_) => {}
+            }
+        }
+        secrets
+    }
+}
+
+/// Where one attempt at a command got to.
+enum Step {
+    /// Answered without waiting: a replay, or an append made one command at a time.
+    Answered(Outcome),
+    /// Decided and queued; durable once `pending` resolves.
+    Queued(Queued),
+}
+
+/// A decision queued for a pipelining store.
+struct Queued {
+    in_flight: InFlight,
+    decision: Decision,
+    secrets: Vec<IssuedSecret>,
+    /// The model's rebuild count when it was decided.
+    rebuilds: u64,
+    /// The positions its events will take.
+    predicted: Vec<Position>,
+}
+
+/// What the handler shares with its queued appends.
+#[derive(Default)]
+struct Pipeline {
     /// Commands whose appends are queued and not yet settled (durable or refused), each with
     /// a receiver that closes when it settles: a retry of one waits for its outcome.
     in_flight: std::sync::Mutex<HashMap<Uuid, watch::Receiver<()>>>,
@@ -274,13 +346,77 @@ pub struct CommandHandler<S: EventStore + ?Sized> {
     /// rebuilt before anything else is decided on it. Set before the failed command
     /// settles, so that whoever looks next (its retry included) finds it.
     needs_rebuild: AtomicBool,
-    /// How many times the model was rebuilt (changed under the model's lock only).
-    rebuilds: AtomicU64,
+}
+
+impl Pipeline {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, watch::Receiver<()>>> {
+        // Entries are inserted and removed whole: a panic elsewhere leaves the map usable.
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A queued append, settled exactly once: by the command's caller, or, if the caller drops
+/// its future first, by a task of its own, so that a retry never finds a command neither
+/// in flight nor in the log while its append is still on its way.
+struct InFlight {
+    pipeline: Arc<Pipeline>,
+    command_id: Uuid,
+    /// Until settled. Kept here rather than on the caller's stack, so that a future dropped
+    /// mid-wait leaves it to `drop`.
+    pending: Option<store::PendingAppend>,
+    /// Dropped once settled, which releases the retries waiting for it.
+    settle: Option<watch::Sender<()>>,
+}
+
+impl InFlight {
+    async fn wait(&mut self) -> Result<store::AppendResult, StoreError> {
+        match self.pending.as_mut() {
+            Some(pending) => pending.await,
+            None => unreachable!("an append is waited for once"),
+        }
+    }
+
+    /// Marks the append settled: first the model marked for rebuild if it failed, then the
+    /// retries waiting for it released.
+    fn settle(&mut self, failed: bool) {
+        self.pending = None;
+        if failed {
+            self.pipeline.needs_rebuild.store(true, Ordering::Release);
+        }
+        self.pipeline.in_flight().remove(&self.command_id);
+        self.settle = None;
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        let mut orphan = InFlight {
+            pipeline: self.pipeline.clone(),
+            command_id: self.command_id,
+            pending: Some(pending),
+            settle: self.settle.take(),
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let failed = orphan.wait().await.is_err();
+                    orphan.settle(failed);
+                });
+            }
+            // No runtime is left to finish it (the process is ending): assume the worst.
+            Err(_) => orphan.settle(true),
+        }
+    }
 }
 
 /// Work done off the decision path before a command is decided again (a password change
 /// stored before its event is appended).
-type Preparation = Box<dyn FnOnce() -> Result<(), HandleError> + Send>;
+type Preparation = Box<dyn FnOnce() -> Result<(), HandleError> + Send + Sync>;
 
 impl<S: EventStore + ?Sized> CommandHandler<S> {
     /// A handler over `store`, its write model caught up with the whole log.
@@ -297,8 +433,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             clock,
             config,
             model: Mutex::new(WriteModel::empty()),
-            in_flight: std::sync::Mutex::new(HashMap::new()),
-            needs_rebuild: AtomicBool::new(false),
+            pipeline: Arc::new(Pipeline::default()),
             rebuilds: AtomicU64::new(0),
         };
         {
@@ -338,12 +473,12 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             let rebuilds = self.rebuilds.load(Ordering::Acquire);
             drop(model);
             let unsettled: Vec<watch::Receiver<()>> =
-                self.in_flight_map().values().cloned().collect();
+                self.pipeline.in_flight().values().cloned().collect();
             for settled in unsettled {
                 wait_settled(settled).await;
             }
             // Otherwise an append the answer saw failed: read again.
-            if !self.needs_rebuild.load(Ordering::Acquire)
+            if !self.pipeline.needs_rebuild.load(Ordering::Acquire)
                 && self.rebuilds.load(Ordering::Acquire) == rebuilds
             {
                 return Ok((answer, head));
@@ -409,29 +544,73 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         self.handle_with(request, Some(change)).await
     }
 
+    /// Decides `request` and queues its append behind those before it, then returns: a
+    /// refusal (or a replay of a recorded command) at once, otherwise a future that resolves
+    /// with the outcome once the command's events are durable. Commands queued one after
+    /// another are decided in that order, each seeing the ones before it, without waiting
+    /// for their fsync: the bulk import keeps a window of them in flight. Should the append
+    /// fail because one queued before it failed, the command is decided again when the
+    /// future is polled.
+    pub async fn queue(
+        &self,
+        request: CommandRequest,
+    ) -> Result<impl Future<Output = Result<Outcome, HandleError>> + '_, HandleError> {
+        self.queue_with(request, None).await
+    }
+
     async fn handle_with(
         &self,
         request: CommandRequest,
-        mut prepare: Option<Preparation>,
+        prepare: Option<Preparation>,
     ) -> Result<Outcome, HandleError> {
-        let actor = actor_text(&request.actor, &request.proof)?;
-        let ids = envelope::Ids {
-            command_id: request.command_id,
-            correlation_id: request.correlation_id.unwrap_or(request.command_id),
-            causation_id: request.command_id,
+        self.queue_with(request, prepare).await?.await
+    }
+
+    async fn queue_with(
+        &self,
+        request: CommandRequest,
+        prepare: Option<Preparation>,
+    ) -> Result<impl Future<Output = Result<Outcome, HandleError>> + '_, HandleError> {
+        let mut attempts = Attempts {
+            actor: actor_text(&request.actor, &request.proof)?,
+            ids: envelope::Ids {
+                command_id: request.command_id,
+                correlation_id: request.correlation_id.unwrap_or(request.command_id),
+                causation_id: request.command_id,
+            },
+            request,
+            new_id: Uuid::now_v7(),
+            token: credentials::generate_token(),
+            temporary: None,
+            prepare,
+            count: 0,
         };
-        // Fixed across attempts, so that a credential prepared for the user a decision
-        // creates belongs to the user it creates when decided again.
-        let new_id = Uuid::now_v7();
-        // Which commands issue a link token is the decision's to say: every decision is
-        // offered one, and a token its effects do not name is dropped unseen.
-        let token = credentials::generate_token();
-        let mut temporary: Option<(UserId, String)> = None;
-        let mut attempts = 0;
+        let first = self.step(&mut attempts).await?;
+        Ok(async move {
+            let mut step = first;
+            loop {
+                match step {
+                    Step::Answered(outcome) => return Ok(outcome),
+                    Step::Queued(queued) => {
+                        if let Some(outcome) = self.settle(&mut attempts, queued).await? {
+                            return Ok(outcome);
+                        }
+                    }
+                }
+                step = self.step(&mut attempts).await?;
+            }
+        })
+    }
+
+    /// Decides the command and queues its append (or, on a store that does not pipeline,
+    /// makes it), deciding again after a conflict, a credential prepared off the lock, or a
+    /// wait for the same command in flight.
+    async fn step(&self, attempts: &mut Attempts) -> Result<Step, HandleError> {
+        let request = &attempts.request;
         loop {
             let mut model = self.lock_model().await?;
             self.catch_up(&mut model).await?;
-            let unsettled = self.in_flight_map().get(&request.command_id).cloned();
+            let unsettled = self.pipeline.in_flight().get(&request.command_id).cloned();
             if let Some(settled) = unsettled {
                 // A retry of a command still in flight: its outcome, never a second decision.
                 drop(model);
@@ -440,14 +619,16 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             }
             if let Some(recorded) = model.recorded.get(&request.command_id).cloned() {
                 drop(model);
-                return self.replayed(request.command_id, recorded).await;
+                return Ok(Step::Answered(
+                    self.replayed(request.command_id, recorded).await?,
+                ));
             }
             let now = self.clock.now();
             let context = Context {
                 now,
                 actor: request.actor.clone(),
-                new_id,
-                secret_hash: Some(SecretHash::of(token.as_bytes())),
+                new_id: attempts.new_id,
+                secret_hash: Some(SecretHash::of(attempts.token.as_bytes())),
             };
             let decision = domain::decide(&model.state, &request.command, &context)?;
             if let Some(&index) = model.unreadable.get(&decision.stream) {
@@ -458,7 +639,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                     reason: fault.reason.clone(),
                 });
             }
-            if let Some(preparation) = prepare.take() {
+            if let Some(preparation) = attempts.prepare.take() {
                 drop(model);
                 run_blocking(preparation).await?;
                 continue;
@@ -468,7 +649,8 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 _ => None,
             });
             if let Some(user_id) = credential_for
-                && temporary
+                && attempts
+                    .temporary
                     .as_ref()
                     .is_none_or(|(issued, _)| *issued != user_id)
             {
@@ -482,27 +664,10 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                         .map_err(HandleError::from)
                 })
                 .await?;
-                temporary = Some((user_id, password));
+                attempts.temporary = Some((user_id, password));
                 continue;
             }
-            let mut secrets = Vec::new();
-            for effect in &decision.effects {
-                match *effect {
-                    Effect::IssueLinkToken => secrets.push(IssuedSecret::LinkToken(token.clone())),
-                    Effect::IssueTemporaryCredential(user_id) => {
-                        if let Some((issued, password)) = &temporary
-                            && *issued == user_id
-                        {
-                            secrets.push(IssuedSecret::TemporaryPassword {
-                                user_id,
-                                password: password.clone(),
-                            });
-                        }
-                    }
-                    // After the append: carried out for recorded commands only.
-                    Effect::DeleteCredential(_) | Effect::EndSessions(_) => {}
-                }
-            }
+            let secrets = attempts.secrets(&decision);
             let stream = StreamName::new(decision.stream.clone())?;
             let expected = decision
                 .expected_revision
@@ -513,17 +678,25 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             let events = decision
                 .events
                 .iter()
-                .map(|event| envelope::new_event(event, &actor, ids, recorded_at))
+                .map(|event| envelope::new_event(event, &attempts.actor, attempts.ids, recorded_at))
                 .collect::<Result<Vec<_>, _>>()?;
-            attempts += 1;
-            let appended = if self.pipelined {
+            attempts.count += 1;
+            if self.pipelined {
                 let last_event_id = events.last().map(|event| event.event_id);
                 let pending = self
                     .store
                     .submit(&stream, expected, events, model.tail)
                     .await?;
                 let (settle, settled) = watch::channel(());
-                self.in_flight_map().insert(request.command_id, settled);
+                self.pipeline
+                    .in_flight()
+                    .insert(request.command_id, settled);
+                let in_flight = InFlight {
+                    pipeline: self.pipeline.clone(),
+                    command_id: request.command_id,
+                    pending: Some(pending),
+                    settle: Some(settle),
+                };
                 let rebuilds = self.rebuilds.load(Ordering::Acquire);
                 let predicted = model.speculate(
                     &decision,
@@ -532,102 +705,141 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                     recorded_at,
                     last_event_id,
                 );
-                drop(model);
-                let appended = pending.await;
-                match &appended {
-                    Ok(result) => assert_eq!(
-                        result.positions, predicted,
-                        "a pipelining store appends at the positions its tail implies"
-                    ),
-                    Err(error) => {
-                        // Refused because an append before it failed (or a model rebuilt
-                        // since): the log did not move under us, so it is no conflict.
-                        if matches!(error, StoreError::TailMoved { .. })
-                            && (self.needs_rebuild.load(Ordering::Acquire)
-                                || self.rebuilds.load(Ordering::Acquire) != rebuilds)
-                        {
-                            attempts -= 1;
-                        }
-                        self.needs_rebuild.store(true, Ordering::Release);
+                return Ok(Step::Queued(Queued {
+                    in_flight,
+                    decision,
+                    secrets,
+                    rebuilds,
+                    predicted,
+                }));
+            }
+            match self.store.append(&stream, expected, events).await {
+                Ok(result) => {
+                    self.catch_up(&mut model).await?;
+                    drop(model);
+                    return Ok(Step::Answered(
+                        self.recorded(attempts, decision, result, secrets).await,
+                    ));
+                }
+                Err(error) => {
+                    if !self.conflict_allows_retry(&error, attempts, &decision)? {
+                        return Err(error.into());
                     }
                 }
-                self.in_flight_map().remove(&request.command_id);
-                drop(settle);
-                appended
-            } else {
-                let appended = self.store.append(&stream, expected, events).await;
-                if appended.is_ok() {
-                    self.catch_up(&mut model).await?;
-                }
-                appended
-            };
-            match appended {
-                Ok(result) => {
-                    let sessions_to_end = self.after_recording(&decision.effects).await;
-                    let events = result
-                        .positions
-                        .iter()
-                        .zip(&decision.events)
-                        .map(|(position, event)| RecordedSummary {
-                            position: *position,
-                            event_type: event.event_type().to_string(),
-                            event: event.clone(),
-                        })
-                        .collect();
-                    tracing::debug!(command = request.command.name(), stream = %stream, "recorded");
-                    return Ok(Outcome {
-                        command_id: request.command_id,
-                        stream: decision.stream,
-                        revision: result.revision,
-                        events,
-                        replayed: false,
-                        secrets,
-                        sessions_to_end,
-                    });
-                }
-                // Decided on a log that moved (another writer, or an append queued before
-                // this one failed): decide again on what the log holds.
-                Err(StoreError::WrongExpectedRevision { .. } | StoreError::TailMoved { .. })
-                    if attempts <= self.config.conflict_retries_max =>
-                {
-                    tracing::debug!(stream = %stream, attempts, "conflict; deciding again");
-                    continue;
-                }
-                Err(StoreError::WrongExpectedRevision { .. } | StoreError::TailMoved { .. }) => {
-                    return Err(HandleError::Contention {
-                        stream: decision.stream,
-                        attempts,
-                    });
-                }
-                Err(error) => return Err(error.into()),
             }
         }
     }
 
-    fn in_flight_map(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, watch::Receiver<()>>> {
-        // Entries are inserted and removed whole: a panic elsewhere leaves the map usable.
-        self.in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// Waits for a queued append. `None`: decide the command again.
+    async fn settle(
+        &self,
+        attempts: &mut Attempts,
+        queued: Queued,
+    ) -> Result<Option<Outcome>, HandleError> {
+        let mut queued = queued;
+        let appended = queued.in_flight.wait().await;
+        if let Err(StoreError::TailMoved { .. }) = &appended
+            && (self.pipeline.needs_rebuild.load(Ordering::Acquire)
+                || self.rebuilds.load(Ordering::Acquire) != queued.rebuilds)
+        {
+            // Refused because an append before it failed (or a model rebuilt since): the
+            // log did not move under us, so it is no conflict.
+            attempts.count -= 1;
+        }
+        if let Ok(result) = &appended {
+            assert_eq!(
+                result.positions, queued.predicted,
+                "a pipelining store appends at the positions its tail implies"
+            );
+        }
+        queued.in_flight.settle(appended.is_err());
+        match appended {
+            Ok(result) => Ok(Some(
+                self.recorded(attempts, queued.decision, result, queued.secrets)
+                    .await,
+            )),
+            Err(error) => {
+                if self.conflict_allows_retry(&error, attempts, &queued.decision)? {
+                    Ok(None)
+                } else {
+                    Err(error.into())
+                }
+            }
+        }
+    }
+
+    /// Whether a failed append is a conflict to decide again on (another writer, or an
+    /// append queued before this one failed); `Err` when conflicts kept coming.
+    fn conflict_allows_retry(
+        &self,
+        error: &StoreError,
+        attempts: &Attempts,
+        decision: &Decision,
+    ) -> Result<bool, HandleError> {
+        if !matches!(
+            error,
+            StoreError::WrongExpectedRevision { .. } | StoreError::TailMoved { .. }
+        ) {
+            return Ok(false);
+        }
+        if attempts.count > self.config.conflict_retries_max {
+            return Err(HandleError::Contention {
+                stream: decision.stream.clone(),
+                attempts: attempts.count,
+            });
+        }
+        tracing::debug!(stream = %decision.stream, attempts = attempts.count, "conflict; deciding again");
+        Ok(true)
+    }
+
+    /// The outcome of a command whose events are durable, its effects carried out.
+    async fn recorded(
+        &self,
+        attempts: &Attempts,
+        decision: Decision,
+        result: store::AppendResult,
+        secrets: Vec<IssuedSecret>,
+    ) -> Outcome {
+        let sessions_to_end = self.after_recording(&decision.effects).await;
+        let events = result
+            .positions
+            .iter()
+            .zip(&decision.events)
+            .map(|(position, event)| RecordedSummary {
+                position: *position,
+                event_type: event.event_type().to_string(),
+                event: event.clone(),
+            })
+            .collect();
+        tracing::debug!(command = attempts.request.command.name(), stream = %decision.stream, "recorded");
+        Outcome {
+            command_id: attempts.request.command_id,
+            stream: decision.stream,
+            revision: result.revision,
+            events,
+            replayed: false,
+            secrets,
+            sessions_to_end,
+        }
     }
 
     /// The write model's lock, the model first rebuilt from the log if an append failed.
     async fn lock_model(&self) -> Result<tokio::sync::MutexGuard<'_, WriteModel>, HandleError> {
         let mut model = self.model.lock().await;
-        if self.needs_rebuild.load(Ordering::Acquire) {
+        if self.pipeline.needs_rebuild.load(Ordering::Acquire) {
             // Every append queued so far settles first (none needs this lock to), so that
             // the log read holds everything that will ever be made of them; no new one is
             // queued meanwhile, since deciding takes this lock.
             tracing::warn!("an append failed; rebuilding the write model from the log");
             let unsettled: Vec<watch::Receiver<()>> =
-                self.in_flight_map().values().cloned().collect();
+                self.pipeline.in_flight().values().cloned().collect();
             for settled in unsettled {
                 wait_settled(settled).await;
             }
             *model = WriteModel::empty();
             self.rebuilds.fetch_add(1, Ordering::AcqRel);
             self.catch_up(&mut model).await?;
-            self.needs_rebuild.store(false, Ordering::Release);
+            self.pipeline.needs_rebuild.store(false, Ordering::Release);
         }
         Ok(model)
     }
