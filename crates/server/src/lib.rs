@@ -140,6 +140,9 @@ pub struct AppState {
     directory: Option<Arc<directory::Verifier>>,
     /// The development directory served by this server (`serve --dev-directory`).
     dev_directory: Option<Arc<directory::DevDirectory>>,
+    /// The verifiable history (checkpoints, proofs, tiles, leaf indexes); `None`: not kept,
+    /// and its routes answer `503`.
+    transparency: Option<transparency::Transparency>,
 }
 
 /// The response header stating the log position a response reflects.
@@ -188,6 +191,7 @@ impl AppState {
             shutdown,
             directory: None,
             dev_directory: None,
+            transparency: None,
         })
     }
 
@@ -236,6 +240,13 @@ impl AppState {
     ) -> Self {
         self.directory = Some(verifier);
         self.dev_directory = dev_directory;
+        self
+    }
+
+    /// Serves the verifiable history kept by `transparency`: checkpoints, proofs and tiles,
+    /// and the leaf index and canonical bytes of every event of the feed and its pages.
+    pub fn with_transparency(mut self, transparency: transparency::Transparency) -> Self {
+        self.transparency = Some(transparency);
         self
     }
 

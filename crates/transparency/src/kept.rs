@@ -1,0 +1,151 @@
+//! The published checkpoints, kept beside the tiles: one JSON object a line in
+//! `checkpoints.jsonl`, appended and synced before a checkpoint is served, so that every
+//! checkpoint an auditor may hold stays provable against any later one.
+//!
+//! ```text
+//! {"size":12,"root":"<base64>","last_position":11,"note":"<signed note>"}
+//! ```
+//!
+//! `last_position` is the log position of leaf `size - 1` (`null` for size 0): when it is
+//! `size - 1` the log's positions are the leaf indexes (the embedded log), which is what lets
+//! the tree be reopened from its tiles without reading the log again.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tlog::Hash;
+
+use crate::TransparencyError;
+
+/// A checkpoint the ledger published: its size, root and signed note.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// The tree size.
+    pub size: u64,
+    /// The root at that size.
+    pub root: Hash,
+    /// The log position of the last leaf (`None` for the empty tree).
+    pub last_position: Option<u64>,
+    /// The C2SP signed note (`text/plain`).
+    pub note: String,
+}
+
+impl Published {
+    /// Whether the first `size` records have the positions `0..size`.
+    pub fn dense(&self) -> bool {
+        match self.last_position {
+            None => self.size == 0,
+            Some(last) => last.checked_add(1) == Some(self.size),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Line {
+    size: u64,
+    root: String,
+    last_position: Option<u64>,
+    note: String,
+}
+
+/// Reads every kept checkpoint, in the order published. A last line cut short by a crash
+/// (no newline) is dropped: it was never served, since serving waits for the sync.
+pub fn read(path: &Path) -> Result<Vec<Published>, TransparencyError> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(TransparencyError::Io {
+                context: format!("reading {}", path.display()),
+                source,
+            });
+        }
+    };
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
+    let bad = |number: usize, reason: String| TransparencyError::Checkpoints {
+        path: path.display().to_string(),
+        reason: format!("line {number}: {reason}"),
+    };
+    let mut kept: Vec<Published> = Vec::new();
+    for (number, line) in complete.lines().enumerate().map(|(i, l)| (i + 1, l)) {
+        let line: Line =
+            serde_json::from_str(line).map_err(|error| bad(number, error.to_string()))?;
+        let root = tlog::parse_hash(&line.root)
+            .ok_or_else(|| bad(number, "root is not a base64 hash".into()))?;
+        if kept.last().is_some_and(|last| last.size > line.size) {
+            return Err(bad(number, "sizes go backwards".into()));
+        }
+        kept.push(Published {
+            size: line.size,
+            root,
+            last_position: line.last_position,
+            note: line.note,
+        });
+    }
+    Ok(kept)
+}
+
+/// Appends `published` to the file and syncs it.
+pub fn append(path: &Path, published: &Published) -> Result<(), TransparencyError> {
+    let line = Line {
+        size: published.size,
+        root: tlog::encode_hash(&published.root),
+        last_position: published.last_position,
+        note: published.note.clone(),
+    };
+    let io_error = |source| TransparencyError::Io {
+        context: format!("appending to {}", path.display()),
+        source,
+    };
+    let mut text =
+        serde_json::to_string(&line).map_err(|error| TransparencyError::Checkpoints {
+            path: path.display().to_string(),
+            reason: error.to_string(),
+        })?;
+    text.push('\n');
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io_error)?;
+    file.write_all(text.as_bytes()).map_err(io_error)?;
+    file.sync_data().map_err(io_error)
+}
+
+/// The files of the tree under its directory (`DATA/tlog`).
+#[derive(Clone, Debug)]
+pub struct Layout {
+    dir: PathBuf,
+}
+
+impl Layout {
+    /// The layout under `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The directory (the tiles are under its `tile/`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The kept checkpoints.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.dir.join("checkpoints.jsonl")
+    }
+
+    /// The signing key generated at first start (mode 0600).
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("checkpoint.key")
+    }
+
+    /// The verifier key, public, written at every start for the command line.
+    pub fn verifier_key(&self) -> PathBuf {
+        self.dir.join("verifier-key")
+    }
+}

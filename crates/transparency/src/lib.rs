@@ -1,0 +1,747 @@
+//! The ledger's verifiable history (SPEC §3.1) wired to its store: a follower keeps the
+//! `tlog` tree over the log, a publisher signs and keeps checkpoints, and proofs are
+//! answered by log position.
+//!
+//! `tlog` knows no backend and `store` no tree; this crate is the glue between them, off
+//! the append path: the follower reads the log through [`store::EventStore::subscribe_all`]
+//! as the read models do, so an append never waits for a hash of the tree.
+//!
+//! # The tree over the log
+//!
+//! - Leaf `i` is the `i`-th record of the log as the ledger reads it, in order; its bytes
+//!   are the record's canonical bytes ([`record_bytes`]: [`store::codec::encode_body`], the
+//!   bytes the hash chain covers). On the embedded log leaf `i` is position `i`; on KurrentDB
+//!   positions have gaps, and the follower keeps the position of every leaf in memory.
+//! - The tiles are kept under the tree's directory (`DATA/tlog/tile/…`, C2SP tlog-tiles),
+//!   written at each publication, before the checkpoint is signed.
+//! - Every published checkpoint is kept in `DATA/tlog/checkpoints.jsonl` (see [`kept`]),
+//!   synced before it is served.
+//!
+//! # At start
+//!
+//! The last kept checkpoint says where the tree was. When its leaves are dense (positions
+//! `0..size`, the embedded log) the tree is reopened from its tiles at that size and checked
+//! against the checkpoint's root, and the follower resumes after it. Otherwise (no
+//! checkpoint, missing or damaged tiles, or a backend with position gaps, whose leaf map is
+//! not kept on disk) the tree is rebuilt by following the log from its start. Either way,
+//! when the tree passes the size of a kept checkpoint its root there is compared with the
+//! signed one: a difference means the log is not the one that was signed, and publishing
+//! stops (an error is logged) rather than sign a fork.
+
+pub mod kept;
+mod leaves;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use serde_json::{Value, json};
+use store::{EventFilter, EventStore, Position, RecordedEvent, StoreError, SubscribeFrom};
+use tlog::{Checkpoint, DirTileStore, Hash, KeyKind, SigningKey, TileId, TlogError, Tree};
+use tokio::sync::watch;
+
+pub use kept::{Layout, Published};
+use leaves::LeafMap;
+
+/// Events the follower appends to the tree under one lock.
+const FOLLOW_BATCH_EVENTS: usize = 4096;
+
+/// How long the follower waits before following again after the store failed.
+const FOLLOW_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// The canonical bytes of a record: the leaf's bytes (and the bytes the hash chain covers).
+pub fn record_bytes(event: &RecordedEvent) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(store::codec::body_len(event));
+    store::codec::encode_body(event, &mut bytes);
+    bytes
+}
+
+/// Why the tree could not be set up or a checkpoint published.
+#[derive(Debug, thiserror::Error)]
+pub enum TransparencyError {
+    /// The signing key could not be read, generated or used.
+    #[error("the checkpoint signing key: {0}")]
+    Key(#[source] tlog::NoteError),
+    /// The kept checkpoints are not readable.
+    #[error("the kept checkpoints in {path}: {reason}")]
+    Checkpoints {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file of the tree could not be read or written.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The tree or its tiles failed.
+    #[error(transparent)]
+    Tree(#[from] TlogError),
+    /// The tree does not give a kept checkpoint's root: the log is not the one signed.
+    #[error(
+        "the log no longer gives the root signed at tree size {size}: refusing to publish a fork"
+    )]
+    Forked {
+        /// The kept checkpoint's size.
+        size: u64,
+    },
+}
+
+/// Why a proof was not given: the request's fault (the first four) or the tree's.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofError {
+    /// No record at this position is in the tree (yet).
+    #[error("no record at position {0} is in the tree")]
+    UnknownPosition(u64),
+    /// The size asked for is beyond the tree.
+    #[error("tree size {asked} is beyond the tree's {size} records")]
+    BeyondTree {
+        /// The size asked for.
+        asked: u64,
+        /// The tree's size.
+        size: u64,
+    },
+    /// The record is not in the tree of the size asked for.
+    #[error("the record at leaf {index} is not in a tree of {size} records")]
+    NotInTree {
+        /// Its leaf index.
+        index: u64,
+        /// The size asked for.
+        size: u64,
+    },
+    /// A consistency proof from 0 or to a smaller size.
+    #[error("no consistency proof from size {from} to size {to}: 0 < from <= to")]
+    BadRange {
+        /// The older size.
+        from: u64,
+        /// The newer size.
+        to: u64,
+    },
+    /// A tile or the tile store failed.
+    #[error("the tree failed: {0}")]
+    Tree(TlogError),
+}
+
+impl ProofError {
+    /// Whether the request, not the tree, is at fault.
+    pub fn is_request_error(&self) -> bool {
+        !matches!(self, Self::Tree(_))
+    }
+}
+
+impl From<TlogError> for ProofError {
+    fn from(error: TlogError) -> Self {
+        match error {
+            TlogError::BeyondTree { asked, size } => Self::BeyondTree { asked, size },
+            TlogError::LeafOutOfRange { index, size } => Self::NotInTree { index, size },
+            TlogError::BadConsistencyRange { from, to } => Self::BadRange { from, to },
+            other => Self::Tree(other),
+        }
+    }
+}
+
+/// An RFC 9162 inclusion proof of a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InclusionProof {
+    /// The record's leaf index.
+    pub leaf_index: u64,
+    /// The tree size the proof is for.
+    pub tree_size: u64,
+    /// SHA-256(0x00 ‖ the record's canonical bytes).
+    pub leaf_hash: Hash,
+    /// The audit path, leaf to root.
+    pub proof: Vec<Hash>,
+}
+
+impl InclusionProof {
+    /// `{"leaf_index", "tree_size", "leaf_hash", "proof": [...]}`, hashes in standard base64.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "leaf_index": self.leaf_index,
+            "tree_size": self.tree_size,
+            "leaf_hash": tlog::encode_hash(&self.leaf_hash),
+            "proof": hashes_json(&self.proof),
+        })
+    }
+
+    /// Reads [`InclusionProof::to_json`]'s shape; the error says which field is wrong.
+    pub fn from_json(value: &Value) -> Result<Self, String> {
+        Ok(Self {
+            leaf_index: u64_field(value, "leaf_index")?,
+            tree_size: u64_field(value, "tree_size")?,
+            leaf_hash: value["leaf_hash"]
+                .as_str()
+                .and_then(tlog::parse_hash)
+                .ok_or("leaf_hash is not a base64 hash")?,
+            proof: hashes_field(value, "proof")?,
+        })
+    }
+}
+
+/// An RFC 9162 consistency proof between two tree sizes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsistencyProof {
+    /// The older size.
+    pub from: u64,
+    /// The newer size.
+    pub to: u64,
+    /// The proof.
+    pub proof: Vec<Hash>,
+}
+
+impl ConsistencyProof {
+    /// `{"from", "to", "proof": [...]}`, hashes in standard base64.
+    pub fn to_json(&self) -> Value {
+        json!({"from": self.from, "to": self.to, "proof": hashes_json(&self.proof)})
+    }
+
+    /// Reads [`ConsistencyProof::to_json`]'s shape; the error says which field is wrong.
+    pub fn from_json(value: &Value) -> Result<Self, String> {
+        Ok(Self {
+            from: u64_field(value, "from")?,
+            to: u64_field(value, "to")?,
+            proof: hashes_field(value, "proof")?,
+        })
+    }
+}
+
+fn hashes_json(hashes: &[Hash]) -> Vec<String> {
+    hashes.iter().map(tlog::encode_hash).collect()
+}
+
+fn u64_field(value: &Value, name: &str) -> Result<u64, String> {
+    value[name]
+        .as_u64()
+        .ok_or_else(|| format!("{name} is not a non-negative integer"))
+}
+
+fn hashes_field(value: &Value, name: &str) -> Result<Vec<Hash>, String> {
+    value[name]
+        .as_array()
+        .ok_or_else(|| format!("{name} is not an array"))?
+        .iter()
+        .enumerate()
+        .map(|(i, hash)| {
+            hash.as_str()
+                .and_then(tlog::parse_hash)
+                .ok_or_else(|| format!("{name}[{i}] is not a base64 hash"))
+        })
+        .collect()
+}
+
+/// Where the signing key comes from.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    /// The tree directory's `checkpoint.key`, generated at first start with this name.
+    Generated {
+        /// The key name (a schema-less URL by convention, e.g. `ledger.example.com/csp`).
+        name: String,
+    },
+    /// A signing key file given by the operator (Go's note signer format).
+    File(PathBuf),
+}
+
+/// Settings of [`Transparency::start`].
+#[derive(Clone, Debug)]
+pub struct TransparencyConfig {
+    /// The tree's directory (`DATA/tlog`): tiles, kept checkpoints, the generated key.
+    pub directory: PathBuf,
+    /// The signing key.
+    pub key: KeySource,
+    /// The checkpoints' origin line; `None`: the key's name (the C2SP convention).
+    pub origin: Option<String>,
+    /// Shortest time between two checkpoints; one is published only when the tree grew.
+    pub publish_interval: Duration,
+}
+
+struct Shared {
+    tree: RwLock<Tree<DirTileStore>>,
+    leaves: RwLock<LeafMap>,
+    /// Leaves in the tree (the map may be a batch ahead).
+    followed: watch::Sender<u64>,
+    /// Every published checkpoint, in order.
+    kept: RwLock<Vec<Arc<Published>>>,
+    latest: watch::Sender<Option<Arc<Published>>>,
+    layout: Layout,
+    key: SigningKey,
+    origin: String,
+    /// The follower has caught up with the log once: checkpoints of a tree being rebuilt
+    /// would be true but of no use.
+    caught_up: AtomicBool,
+    /// The tree disagrees with a kept checkpoint: nothing more is signed.
+    forked: AtomicBool,
+}
+
+/// The running verifiable history: cheap to clone, shared by the server's routes.
+#[derive(Clone)]
+pub struct Transparency {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Transparency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transparency")
+            .field("origin", &self.shared.origin)
+            .field("size", &*self.shared.followed.borrow())
+            .finish()
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    // Writers replace whole values or append; a panic mid-write leaves what was there.
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Transparency {
+    /// Loads (or generates) the key, opens or rebuilds the tree, and starts the follower and
+    /// the publisher on the current tokio runtime. They run until the store closes.
+    pub async fn start(
+        store: Arc<dyn EventStore>,
+        config: TransparencyConfig,
+    ) -> Result<Self, TransparencyError> {
+        let layout = Layout::new(&config.directory);
+        std::fs::create_dir_all(layout.dir()).map_err(|source| TransparencyError::Io {
+            context: format!("creating {}", layout.dir().display()),
+            source,
+        })?;
+        let key = match &config.key {
+            KeySource::Generated { name } => {
+                SigningKey::load_or_generate(&layout.key(), name, KeyKind::Ed25519)
+            }
+            KeySource::File(path) => SigningKey::load(path),
+        }
+        .map_err(TransparencyError::Key)?;
+        let origin = config
+            .origin
+            .clone()
+            .unwrap_or_else(|| key.name().to_string());
+        let verifier = key.verifier().to_string();
+        atomic_file::replace(
+            &layout.verifier_key(),
+            format!("{verifier}\n").as_bytes(),
+            atomic_file::Access::Public,
+        )
+        .map_err(|source| TransparencyError::Io {
+            context: format!("writing {}", layout.verifier_key().display()),
+            source,
+        })?;
+        let kept = kept::read(&layout.checkpoints())?;
+        let (tree, leaves, from) = open_tree(&layout, kept.last());
+        let size = tree.size();
+        let latest = kept.last().cloned().map(Arc::new);
+        let shared = Arc::new(Shared {
+            tree: RwLock::new(tree),
+            leaves: RwLock::new(leaves),
+            followed: watch::Sender::new(size),
+            kept: RwLock::new(kept.into_iter().map(Arc::new).collect()),
+            latest: watch::Sender::new(latest),
+            layout,
+            key,
+            origin,
+            caught_up: AtomicBool::new(false),
+            forked: AtomicBool::new(false),
+        });
+        tracing::info!(
+            verifier_key = %verifier,
+            origin = %shared.origin,
+            tree_size = size,
+            "signing checkpoints (give auditors the verifier key)"
+        );
+        tokio::spawn(follow(shared.clone(), store, from));
+        tokio::spawn(publish_every(shared.clone(), config.publish_interval));
+        Ok(Self { shared })
+    }
+
+    /// The verifier key auditors check checkpoints with (`<name>+<id>+<base64 key>`).
+    pub fn verifier_key(&self) -> String {
+        self.shared.key.verifier().to_string()
+    }
+
+    /// The checkpoints' origin.
+    pub fn origin(&self) -> &str {
+        &self.shared.origin
+    }
+
+    /// The latest published checkpoint.
+    pub fn latest(&self) -> Option<Arc<Published>> {
+        self.shared.latest.borrow().clone()
+    }
+
+    /// The published checkpoint of exactly `size`, if one was published.
+    pub fn published_of_size(&self, size: u64) -> Option<Arc<Published>> {
+        let kept = read(&self.shared.kept);
+        let at = kept.partition_point(|p| p.size < size);
+        kept.get(at).filter(|p| p.size == size).cloned()
+    }
+
+    /// Waits up to `wait` for a checkpoint of at least `size` records to be published.
+    pub async fn checkpoint_covering(&self, size: u64, wait: Duration) -> Option<Arc<Published>> {
+        let mut latest = self.shared.latest.subscribe();
+        let found = tokio::time::timeout(
+            wait,
+            latest.wait_for(|p| p.as_ref().is_some_and(|p| p.size >= size)),
+        )
+        .await;
+        match found {
+            Ok(Ok(published)) => published.clone(),
+            _ => None,
+        }
+    }
+
+    /// Records in the tree.
+    pub fn size(&self) -> u64 {
+        *self.shared.followed.borrow()
+    }
+
+    /// The leaf index of the record at `position`, once the follower has put it in the tree.
+    pub fn leaf_index(&self, position: u64) -> Option<u64> {
+        let size = self.size();
+        read(&self.shared.leaves)
+            .index_of(position)
+            .filter(|index| *index < size)
+    }
+
+    /// [`Transparency::leaf_index`], waiting up to `wait` for the follower to reach
+    /// `position` (it follows the log a moment behind the appends).
+    pub async fn leaf_index_waiting(&self, position: u64, wait: Duration) -> Option<u64> {
+        if let Some(index) = self.leaf_index(position) {
+            return Some(index);
+        }
+        let mut followed = self.shared.followed.subscribe();
+        let reached = tokio::time::timeout(wait, async {
+            loop {
+                let last = {
+                    let size = *followed.borrow_and_update();
+                    size.checked_sub(1)
+                        .and_then(|index| read(&self.shared.leaves).position_of(index))
+                };
+                if last.is_some_and(|last| last >= position) {
+                    return;
+                }
+                if followed.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        reached.ok().and_then(|()| self.leaf_index(position))
+    }
+
+    /// The inclusion proof of the record at log `position` in the tree of `size` records.
+    pub fn inclusion_proof(&self, position: u64, size: u64) -> Result<InclusionProof, ProofError> {
+        let index = self
+            .leaf_index(position)
+            .ok_or(ProofError::UnknownPosition(position))?;
+        let tree = read(&self.shared.tree);
+        if index >= size {
+            return Err(ProofError::NotInTree { index, size });
+        }
+        Ok(InclusionProof {
+            leaf_index: index,
+            tree_size: size,
+            proof: tree.inclusion_proof(index, size)?,
+            leaf_hash: tree.leaf_hash(index)?,
+        })
+    }
+
+    /// The consistency proof from the tree of `from` records to the tree of `to`.
+    pub fn consistency_proof(&self, from: u64, to: u64) -> Result<ConsistencyProof, ProofError> {
+        if from == 0 || from > to {
+            return Err(ProofError::BadRange { from, to });
+        }
+        let proof = read(&self.shared.tree).consistency_proof(from, to)?;
+        Ok(ConsistencyProof { from, to, proof })
+    }
+
+    /// The bytes of a tile as the tree has it now (`None`: not that wide yet).
+    pub fn tile(&self, id: TileId) -> Result<Option<Vec<u8>>, ProofError> {
+        Ok(read(&self.shared.tree).tile(id)?)
+    }
+
+    /// Publishes a checkpoint now if the tree grew since the last one (the publisher does
+    /// this every interval).
+    pub async fn publish(&self) -> Result<Option<Arc<Published>>, TransparencyError> {
+        publish_if_grown(&self.shared).await
+    }
+}
+
+/// The tree as the last checkpoint left it, or an empty one to be rebuilt by following the
+/// log from its start; with the leaf map and where to follow from.
+fn open_tree(
+    layout: &Layout,
+    last: Option<&Published>,
+) -> (Tree<DirTileStore>, LeafMap, SubscribeFrom) {
+    let store = || DirTileStore::new(layout.dir());
+    match last {
+        Some(last) if last.size > 0 && last.dense() => {
+            match Tree::open_verified(store(), last.size, &last.root) {
+                Ok(tree) => {
+                    return (
+                        tree,
+                        LeafMap::dense(last.size),
+                        SubscribeFrom::After(Position(last.size - 1)),
+                    );
+                }
+                Err(error) => tracing::warn!(
+                    %error,
+                    size = last.size,
+                    "the tiles do not reopen the last checkpoint's tree: rebuilding it from the log"
+                ),
+            }
+        }
+        Some(last) if last.size > 0 => tracing::info!(
+            size = last.size,
+            "the log's positions are not its leaf indexes (KurrentDB): rebuilding the tree and its leaf map from the log"
+        ),
+        _ => {}
+    }
+    // Tiles are derived data: whatever is there is replaced as the tree is rebuilt, and a
+    // stale wider partial tile must not shadow a rebuilt narrower one.
+    let tiles = layout.dir().join("tile");
+    if let Err(error) = std::fs::remove_dir_all(&tiles)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(%error, dir = %tiles.display(), "removing the old tiles");
+    }
+    (Tree::new(store()), LeafMap::default(), SubscribeFrom::Start)
+}
+
+/// Follows the log into the tree until the store closes, resubscribing after a failure.
+async fn follow(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut from: SubscribeFrom) {
+    loop {
+        let mut subscription = store.clone().subscribe_all(from, EventFilter::all());
+        loop {
+            let Some(first) = subscription.next().await else {
+                return;
+            };
+            let mut items = vec![first];
+            // What the subscription already holds (a page of catch-up) goes in under one lock.
+            while items.len() < FOLLOW_BATCH_EVENTS {
+                match subscription.next().now_or_never() {
+                    Some(Some(item)) => items.push(item),
+                    _ => break,
+                }
+            }
+            let mut events = Vec::with_capacity(items.len());
+            let mut caught_up = false;
+            let mut failure = None;
+            for item in items {
+                match item {
+                    Ok(store::SubscriptionItem::Event(event)) => events.push(event),
+                    Ok(store::SubscriptionItem::CaughtUp { .. }) => caught_up = true,
+                    Err(error) => {
+                        failure = Some(error);
+                        break;
+                    }
+                }
+            }
+            if let Some(last) = events.last() {
+                from = SubscribeFrom::After(last.position);
+            }
+            append(&shared, &events);
+            if caught_up {
+                shared.caught_up.store(true, Ordering::Release);
+            }
+            match failure {
+                None => {}
+                Some(StoreError::Closed) => return,
+                Some(error) => {
+                    tracing::error!(%error, "the tree's follower lost the log; following again");
+                    tokio::time::sleep(FOLLOW_RETRY_PAUSE).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Appends `events` to the tree (hashed before the lock is taken) and checks the kept
+/// checkpoints the tree passes.
+fn append(shared: &Shared, events: &[RecordedEvent]) {
+    if events.is_empty() {
+        return;
+    }
+    let mut bytes = Vec::new();
+    let mut leaves = Vec::with_capacity(events.len());
+    for event in events {
+        bytes.clear();
+        store::codec::encode_body(event, &mut bytes);
+        leaves.push((event.position.0, tlog::leaf_hash(&bytes)));
+    }
+    {
+        let mut map = write(&shared.leaves);
+        leaves.retain(|(position, _)| {
+            let placed = map.push(*position);
+            if !placed {
+                // Positions strictly increase in log order; a store that breaks this is a bug,
+                // and the record is left out rather than given a second leaf.
+                tracing::error!(position, "the log delivered a position out of order");
+            }
+            placed
+        });
+    }
+    let (before, after) = {
+        let mut tree = write(&shared.tree);
+        let before = tree.size();
+        for (_, leaf) in &leaves {
+            tree.append_leaf_hash(*leaf);
+        }
+        (before, tree.size())
+    };
+    check_kept(shared, before, after);
+    shared.followed.send_replace(after);
+}
+
+/// Compares the tree's roots with the kept checkpoints of sizes in `(before, after]`.
+fn check_kept(shared: &Shared, before: u64, after: u64) {
+    let passed: Vec<Arc<Published>> = {
+        let kept = read(&shared.kept);
+        let start = kept.partition_point(|p| p.size <= before);
+        let end = kept.partition_point(|p| p.size <= after);
+        kept[start..end].to_vec()
+    };
+    let tree = read(&shared.tree);
+    for published in passed {
+        let root = match tree.root_at(published.size) {
+            Ok(root) => root,
+            Err(error) => {
+                tracing::error!(%error, size = published.size, "checking a kept checkpoint");
+                continue;
+            }
+        };
+        if root != published.root {
+            shared.forked.store(true, Ordering::Release);
+            tracing::error!(
+                "{}",
+                TransparencyError::Forked {
+                    size: published.size
+                }
+            );
+        }
+    }
+}
+
+async fn publish_every(shared: Arc<Shared>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(error) = publish_if_grown(&shared).await {
+            tracing::error!(%error, "publishing a checkpoint");
+        }
+    }
+}
+
+/// Writes the tiles, signs a checkpoint of the tree's size and keeps it, when the tree grew
+/// (or nothing was published yet) and the follower has caught up once.
+async fn publish_if_grown(
+    shared: &Arc<Shared>,
+) -> Result<Option<Arc<Published>>, TransparencyError> {
+    if !shared.caught_up.load(Ordering::Acquire) {
+        return Ok(None);
+    }
+    if shared.forked.load(Ordering::Acquire) {
+        let size = read(&shared.kept).last().map_or(0, |p| p.size);
+        return Err(TransparencyError::Forked { size });
+    }
+    let size = *shared.followed.borrow();
+    if shared
+        .latest
+        .borrow()
+        .as_ref()
+        .is_some_and(|p| p.size >= size)
+    {
+        return Ok(None);
+    }
+    let shared = shared.clone();
+    // Tiles are written and synced, and the checkpoint file synced: blocking work.
+    tokio::task::spawn_blocking(move || publish_now(&shared))
+        .await
+        .map_err(|error| TransparencyError::Io {
+            context: "publishing a checkpoint".into(),
+            source: std::io::Error::other(error.to_string()),
+        })?
+}
+
+fn publish_now(shared: &Shared) -> Result<Option<Arc<Published>>, TransparencyError> {
+    let (size, root) = {
+        let mut tree = write(&shared.tree);
+        tree.flush()?;
+        (tree.size(), tree.root())
+    };
+    let last_position = size
+        .checked_sub(1)
+        .and_then(|index| read(&shared.leaves).position_of(index));
+    let checkpoint = Checkpoint::new(shared.origin.clone(), size, root);
+    let note = shared
+        .key
+        .sign_checkpoint(&checkpoint)
+        .map_err(TransparencyError::Key)?;
+    let published = Published {
+        size,
+        root,
+        last_position,
+        note,
+    };
+    kept::append(&shared.layout.checkpoints(), &published)?;
+    let published = Arc::new(published);
+    write(&shared.kept).push(published.clone());
+    shared.latest.send_replace(Some(published.clone()));
+    Ok(Some(published))
+}
+
+/// The tree at rest, for the command line while `serve` runs or not: the kept checkpoints
+/// and the tiles, read without the log's lock.
+pub mod offline {
+    use super::*;
+
+    /// The latest kept checkpoint (`None`: none was published yet).
+    pub fn latest(layout: &Layout) -> Result<Option<Published>, TransparencyError> {
+        Ok(kept::read(&layout.checkpoints())?.pop())
+    }
+
+    /// The verifier key `serve` wrote at its last start.
+    pub fn verifier_key(layout: &Layout) -> Result<String, TransparencyError> {
+        std::fs::read_to_string(layout.verifier_key())
+            .map(|text| text.trim().to_string())
+            .map_err(|source| TransparencyError::Io {
+                context: format!(
+                    "reading {} (written by serve at start)",
+                    layout.verifier_key().display()
+                ),
+                source,
+            })
+    }
+
+    /// The tree of the latest kept checkpoint, from its tiles, checked against its root.
+    /// Only for logs whose positions are the leaf indexes (the embedded log).
+    pub fn tree(layout: &Layout) -> Result<(Tree<DirTileStore>, Published), TransparencyError> {
+        let latest = latest(layout)?.ok_or_else(|| TransparencyError::Checkpoints {
+            path: layout.checkpoints().display().to_string(),
+            reason: "no checkpoint published yet (serve publishes them)".into(),
+        })?;
+        if !latest.dense() {
+            return Err(TransparencyError::Checkpoints {
+                path: layout.checkpoints().display().to_string(),
+                reason: "this log's positions are not leaf indexes: ask the server".into(),
+            });
+        }
+        let tree = Tree::open_verified(DirTileStore::new(layout.dir()), latest.size, &latest.root)?;
+        Ok((tree, latest))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,186 @@
+//! The follower and publisher over the in-memory store: checkpoints verify, proofs by
+//! position verify, the tree reopens from its tiles and is rebuilt when they are damaged.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use store::{EventStore, ExpectedRevision, MemoryStore, NewEvent, StreamName};
+
+use super::*;
+
+/// Long enough never to fire in a test: each test publishes by hand.
+const NEVER: Duration = Duration::from_secs(3600);
+/// A bound on waiting for the follower, so that a broken follower fails the test.
+const WAIT: Duration = Duration::from_secs(30);
+
+fn config(dir: &Path) -> TransparencyConfig {
+    TransparencyConfig {
+        directory: dir.join("tlog"),
+        key: KeySource::Generated {
+            name: "ledger.test/csp".into(),
+        },
+        origin: None,
+        publish_interval: NEVER,
+    }
+}
+
+async fn append(store: &MemoryStore, count: usize) {
+    let stream = StreamName::new("partner-1").unwrap();
+    for _ in 0..count {
+        let event = NewEvent {
+            event_id: uuid::Uuid::now_v7(),
+            event_type: "Happened".into(),
+            schema_version: 1,
+            recorded_at: chrono::Utc::now(),
+            actor: "operator".into(),
+            command_id: uuid::Uuid::now_v7(),
+            correlation_id: uuid::Uuid::nil(),
+            causation_id: uuid::Uuid::nil(),
+            payload: vec![1, 2, 3],
+        };
+        store
+            .append(&stream, ExpectedRevision::Any, vec![event])
+            .await
+            .unwrap();
+    }
+}
+
+/// Publishes once the follower has every record of the store.
+async fn publish_all(transparency: &Transparency, records: u64) -> Arc<Published> {
+    for _ in 0..3000 {
+        if transparency.size() == records
+            && transparency.shared.caught_up.load(Ordering::Acquire)
+            && let Some(published) = transparency.publish().await.unwrap()
+        {
+            return published;
+        }
+        if transparency.latest().is_some_and(|p| p.size == records) {
+            return transparency.latest().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the follower did not reach {records} records");
+}
+
+#[tokio::test]
+async fn checkpoints_and_proofs_by_position_verify_and_every_checkpoint_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    append(&store, 5).await;
+    let transparency = Transparency::start(store.clone(), config(dir.path()))
+        .await
+        .unwrap();
+    let key = tlog::VerifierKey::parse(&transparency.verifier_key()).unwrap();
+    let first = publish_all(&transparency, 5).await;
+    append(&store, 300).await;
+    let second = publish_all(&transparency, 305).await;
+
+    let older = tlog::open_checkpoint(&first.note, &key).unwrap();
+    let newer = tlog::open_checkpoint(&second.note, &key).unwrap();
+    let consistency = transparency.consistency_proof(5, 305).unwrap();
+    tlog::check_consistency(&older, &newer, &consistency.proof).unwrap();
+
+    let events = store
+        .read_all(store::ReadFrom::Start, store::Direction::Forwards, 1000)
+        .await
+        .unwrap();
+    for event in [&events[0], &events[4], &events[300]] {
+        let proof = transparency.inclusion_proof(event.position.0, 305).unwrap();
+        assert_eq!(proof.leaf_hash, tlog::leaf_hash(&record_bytes(event)));
+        tlog::verify_inclusion(
+            &proof.leaf_hash,
+            proof.leaf_index,
+            305,
+            &proof.proof,
+            &newer.root,
+        )
+        .unwrap();
+        let again = InclusionProof::from_json(&proof.to_json()).unwrap();
+        assert_eq!(again, proof);
+    }
+    assert!(matches!(
+        transparency.inclusion_proof(9999, 305),
+        Err(ProofError::UnknownPosition(9999))
+    ));
+    assert!(matches!(
+        transparency.inclusion_proof(events[300].position.0, 5),
+        Err(ProofError::NotInTree { .. })
+    ));
+    assert!(matches!(
+        transparency.consistency_proof(0, 5),
+        Err(ProofError::BadRange { .. })
+    ));
+    assert!(matches!(
+        transparency.consistency_proof(5, 306),
+        Err(ProofError::BeyondTree { .. })
+    ));
+    let kept = kept::read(&Layout::new(dir.path().join("tlog")).checkpoints()).unwrap();
+    assert_eq!(
+        kept.iter().map(|p| p.size).collect::<Vec<_>>(),
+        vec![5, 305]
+    );
+    assert_eq!(transparency.published_of_size(5).as_deref(), Some(&*first));
+}
+
+#[tokio::test]
+async fn the_tree_reopens_from_its_tiles_and_is_rebuilt_when_a_tile_is_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    append(&store, 600).await;
+    let first = Transparency::start(store.clone(), config(dir.path()))
+        .await
+        .unwrap();
+    let published = publish_all(&first, 600).await;
+    let verifier = first.verifier_key();
+    drop(first);
+
+    // Reopened: the same key, the tree at the checkpoint's size from its tiles.
+    let reopened = Transparency::start(store.clone(), config(dir.path()))
+        .await
+        .unwrap();
+    assert_eq!(reopened.verifier_key(), verifier);
+    assert_eq!(reopened.size(), 600, "reopened from the tiles, not rebuilt");
+    let (tree, latest) = offline::tree(&Layout::new(dir.path().join("tlog"))).unwrap();
+    assert_eq!(latest, *published);
+    assert_eq!(tree.root(), published.root);
+    drop(reopened);
+
+    // A flipped byte in the rightmost partial tile: reopening fails, the tree is rebuilt
+    // from the log and gives the signed root again.
+    let tile = dir.path().join("tlog/tile/0/002.p/88");
+    let mut bytes = std::fs::read(&tile).unwrap();
+    bytes[5] ^= 1;
+    std::fs::write(&tile, bytes).unwrap();
+    assert!(offline::tree(&Layout::new(dir.path().join("tlog"))).is_err());
+    let rebuilt = Transparency::start(store.clone(), config(dir.path()))
+        .await
+        .unwrap();
+    assert_eq!(rebuilt.size(), 0, "rebuilt from the log");
+    for _ in 0..3000 {
+        if rebuilt.size() == 600 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(rebuilt.size(), 600);
+    append(&store, 1).await;
+    let next = publish_all(&rebuilt, 601).await;
+    let proof = rebuilt.consistency_proof(600, 601).unwrap();
+    let key = tlog::VerifierKey::parse(&verifier).unwrap();
+    tlog::check_signed_consistency(&published.note, &next.note, &key, &proof.proof).unwrap();
+}
+
+#[tokio::test]
+async fn leaf_indexes_wait_for_the_follower() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let transparency = Transparency::start(store.clone(), config(dir.path()))
+        .await
+        .unwrap();
+    append(&store, 3).await;
+    assert_eq!(transparency.leaf_index_waiting(2, WAIT).await, Some(2));
+    assert_eq!(transparency.leaf_index(0), Some(0));
+}
