@@ -42,7 +42,11 @@ fn hashes(value: &Value) -> Vec<tlog::Hash> {
 }
 
 async fn text(server: &Server, path: &str) -> (StatusCode, String, String) {
-    let response = server.client.get(server.url(path)).send().await.unwrap();
+    text_at(&server.base, path).await
+}
+
+async fn text_at(base: &str, path: &str) -> (StatusCode, String, String) {
+    let response = reqwest::get(format!("{base}{path}")).await.unwrap();
     let status = response.status();
     let content_type = response
         .headers()
@@ -55,8 +59,12 @@ async fn text(server: &Server, path: &str) -> (StatusCode, String, String) {
 /// Waits for a published checkpoint of exactly `size` records (the server publishes every
 /// few milliseconds in these tests); bounded so that a broken publisher fails the test.
 async fn checkpoint_of(server: &Server, key: &tlog::VerifierKey, size: u64) -> String {
+    checkpoint_at(&server.base, key, size).await
+}
+
+async fn checkpoint_at(base: &str, key: &tlog::VerifierKey, size: u64) -> String {
     for _ in 0..2000 {
-        let (status, _, note) = text(server, "/v1/checkpoint").await;
+        let (status, _, note) = text_at(base, "/v1/checkpoint").await;
         if status == StatusCode::OK && tlog::open_checkpoint(&note, key).unwrap().size == size {
             return note;
         }
@@ -65,16 +73,15 @@ async fn checkpoint_of(server: &Server, key: &tlog::VerifierKey, size: u64) -> S
     panic!("no checkpoint of size {size} was published");
 }
 
+fn onboard_provider(number: &str) -> Value {
+    json!({"type": "onboard_provider", "tenant_id": uuid::Uuid::now_v7(), "tenant_country": "US",
+        "partner_number": number, "legal_name": format!("Provider {number}"), "countries_served": ["US"],
+        "support": {"email": format!("support@{number}.example"), "phone": "+1 555 0100", "website": null},
+        "first_admin": {"full_name": "Ada Admin", "email": format!("ada@{number}.example")}})
+}
+
 async fn onboard(server: &Server, number: &str) -> Value {
-    server
-        .ok(
-            OPERATOR_KEY,
-            json!({"type": "onboard_provider", "tenant_id": uuid::Uuid::now_v7(), "tenant_country": "US",
-                "partner_number": number, "legal_name": format!("Provider {number}"), "countries_served": ["US"],
-                "support": {"email": format!("support@{number}.example"), "phone": "+1 555 0100", "website": null},
-                "first_admin": {"full_name": "Ada Admin", "email": format!("ada@{number}.example")}}),
-        )
-        .await
+    server.ok(OPERATOR_KEY, onboard_provider(number)).await
 }
 
 #[tokio::test]
@@ -429,11 +436,56 @@ async fn an_auditor_takes_checkpoints_exports_and_audits_offline_and_tampering_i
 
     // serve rebuilds the damaged tiles from the log, and the tree still gives the signed root.
     let server = Server::start_with(&data, &["--checkpoint-interval-ms", "5"]);
-    let latest_size = onboard(&server, "2000002").await["position"]
-        .as_u64()
-        .unwrap()
-        + 1;
-    let latest = checkpoint_of(&server, &key, latest_size).await;
+    // A command's answer carries its receipt: a checkpoint including its events, and their
+    // inclusion proofs in it.
+    let (status, recorded) = server
+        .call(
+            reqwest::Method::POST,
+            "/v1/commands?receipt=true",
+            Some(OPERATOR_KEY),
+            Some(onboard_provider("2000002")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{recorded}");
+    let receipt = &recorded["receipt"];
+    let latest = receipt["checkpoint"]
+        .as_str()
+        .expect("a receipt")
+        .to_string();
+    let latest_checkpoint = tlog::open_checkpoint(&latest, &key).unwrap();
+    let latest_size = latest_checkpoint.size;
+    let first_position = recorded["events"][0]["position"].as_u64().unwrap();
+    let (_, page) = server
+        .get(
+            &format!("/v1/events/page?from={first_position}"),
+            OPERATOR_KEY,
+        )
+        .await;
+    let records = receipt["records"].as_array().unwrap();
+    assert_eq!(records.len(), recorded["events"].as_array().unwrap().len());
+    for (record, event) in records.iter().zip(page["events"].as_array().unwrap()) {
+        assert_eq!(record["position"], event["position"]);
+        let leaf = tlog::leaf_hash(&b64(event["record"].as_str().unwrap()));
+        assert_eq!(hash(&record["leaf_hash"]), leaf);
+        tlog::verify_inclusion(
+            &leaf,
+            record["leaf_index"].as_u64().unwrap(),
+            latest_size,
+            &hashes(&record["proof"]),
+            &latest_checkpoint.root,
+        )
+        .unwrap();
+    }
+    let (status, refused) = server
+        .call(
+            reqwest::Method::POST,
+            "/v1/commands?receipt=maybe",
+            Some(OPERATOR_KEY),
+            Some(onboard_provider("2000003")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["rule"], "invalid-query");
     let (_, proof) = server
         .get(
             &format!("/v1/proofs/consistency?from={newer_size}&to={latest_size}"),
@@ -443,4 +495,130 @@ async fn an_auditor_takes_checkpoints_exports_and_audits_offline_and_tampering_i
     tlog::check_signed_consistency(&newer, &latest, &key, &hashes(&proof["proof"])).unwrap();
     server.stop();
     assert!(ledger(&data, &["verify"]).status.success());
+}
+
+/// The store-admin key of the door's ledger (tests only).
+#[cfg(feature = "kurrentdb")]
+const STORE_ADMIN_KEY: &str = "test-store-admin-key-0123456789abcdef";
+
+/// `serve` on the embedded log with the KurrentDB door: its HTTP base, the door's address
+/// and the door's generated certificate authority, from its first three lines.
+#[cfg(feature = "kurrentdb")]
+fn start_door(data: &Path) -> (std::process::Child, String, String, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_csp-ledger"))
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--kurrentdb-listen", "127.0.0.1:0"])
+        .args(["--checkpoint-interval-ms", "5"])
+        .env("CSP_LEDGER_OPERATOR_KEY", OPERATOR_KEY)
+        .env("CSP_LEDGER_STORE_ADMIN_KEY", STORE_ADMIN_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut next = |prefix: &str| {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        line.trim()
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+            .to_string()
+    };
+    let base = next("csp-ledger listening on ");
+    let grpc = next("csp-ledger kurrentdb protocol on ");
+    let authority = next("csp-ledger kurrentdb certificate authority ");
+    (child, base, grpc, authority)
+}
+
+/// A second ledger on KurrentDB (the first ledger's own door) keeps its own tree over the
+/// same records: on that backend too, every record's leaf is its canonical bytes in the
+/// order the ledger reads it, so both trees have the same roots, its proofs verify and its
+/// checkpoints are consistent.
+#[cfg(feature = "kurrentdb")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_kurrentdb_through_the_ledgers_own_door_the_tree_is_the_same_and_proves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let door_data = dir.path().join("door");
+    assert!(ledger(&door_data, &["demo"]).status.success());
+    let (mut door, door_base, grpc, authority) = start_door(&door_data);
+    let url = format!("esdb://admin:{STORE_ADMIN_KEY}@{grpc}?tls=true&tlsCaFile={authority}");
+    let kurrent = Server::start_with(
+        &dir.path().join("kurrent"),
+        &["--store", &url, "--checkpoint-interval-ms", "5"],
+    );
+    let key_of = |text: String| tlog::VerifierKey::parse(text.trim()).unwrap();
+    let door_key = key_of(text_at(&door_base, "/v1/checkpoint/verifier-key").await.2);
+    let kurrent_key = key_of(text(&kurrent, "/v1/checkpoint/verifier-key").await.2);
+
+    // A command through the ledger on KurrentDB: its events land in the door's log.
+    let (status, recorded) = kurrent
+        .call(
+            reqwest::Method::POST,
+            "/v1/commands?receipt=true",
+            Some(OPERATOR_KEY),
+            Some(onboard_provider("3000001")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{recorded}");
+    let receipt = &recorded["receipt"];
+    let checkpoint =
+        tlog::open_checkpoint(receipt["checkpoint"].as_str().unwrap(), &kurrent_key).unwrap();
+    for record in receipt["records"].as_array().unwrap() {
+        tlog::verify_inclusion(
+            &hash(&record["leaf_hash"]),
+            record["leaf_index"].as_u64().unwrap(),
+            checkpoint.size,
+            &hashes(&record["proof"]),
+            &checkpoint.root,
+        )
+        .unwrap();
+    }
+
+    // Both trees, one over the file log and one over KurrentDB, give the same root at the
+    // same size.
+    let size = checkpoint.size;
+    let door_checkpoint = checkpoint_at(&door_base, &door_key, size).await;
+    assert_eq!(
+        tlog::open_checkpoint(&door_checkpoint, &door_key)
+            .unwrap()
+            .root,
+        checkpoint.root
+    );
+
+    // Every event of the KurrentDB ledger's pages carries its leaf index and record; a
+    // proof by position verifies with the record's bytes.
+    let (status, page) = kurrent
+        .get("/v1/events/page?from=0&limit=1000", OPERATOR_KEY)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(events.len() as u64, size);
+    for (index, event) in events.iter().enumerate().step_by(7) {
+        assert_eq!(event["leaf_index"], index as u64);
+        let position = event["position"].as_u64().unwrap();
+        let (status, proof) = kurrent
+            .get(
+                &format!("/v1/proofs/inclusion?position={position}&size={size}"),
+                "",
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{proof}");
+        tlog::verify_inclusion(
+            &tlog::leaf_hash(&b64(event["record"].as_str().unwrap())),
+            index as u64,
+            size,
+            &hashes(&proof["proof"]),
+            &checkpoint.root,
+        )
+        .unwrap();
+    }
+    kurrent.stop();
+    Command::new("kill")
+        .args(["-TERM", &door.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(door.wait().unwrap().success());
 }

@@ -94,6 +94,10 @@ pub struct ServerConfig {
     pub page_events_max: usize,
     /// Longest wait for `min_position` before answering `503`.
     pub min_position_wait_max: Duration,
+    /// Longest wait of `POST /v1/commands?receipt=true` for a checkpoint that includes the
+    /// command's events (they are published at most every `serve --checkpoint-interval-ms`);
+    /// past it the answer carries no receipt, and the proofs can be asked for later.
+    pub receipt_wait_max: Duration,
 }
 
 impl Default for ServerConfig {
@@ -119,6 +123,7 @@ impl Default for ServerConfig {
             subscribers_max: 1024,
             page_events_max: 1000,
             min_position_wait_max: Duration::from_secs(5),
+            receipt_wait_max: Duration::from_secs(10),
         }
     }
 }

@@ -142,6 +142,10 @@ pub fn build() -> Value {
         {"name": "X-Correlation-Id", "in": "header", "required": false, "schema": {"type": "string", "format": "uuid"}},
         {"name": "X-Directory-Token", "in": "header", "required": false, "schema": {"type": "string"}, "description": "a directory token (JWT) of the partner tenant's global admin: needed by add_reseller_program"},
     ]);
+    let mut receipt_params = command_params.as_array().cloned().unwrap_or_default();
+    receipt_params.push(json!({"name": "receipt", "in": "query", "required": false, "schema": {"type": "boolean"},
+        "description": "wait for a signed checkpoint that includes the events and answer with their receipt: {checkpoint, tree_size, records: [{position, leaf_index, tree_size, leaf_hash, proof}]}"}));
+    let receipt_params = Value::Array(receipt_params);
     let required = |name: &str, description: &str| json!({"name": name, "in": "query", "required": true, "description": description, "schema": {"type": "integer", "minimum": 0}});
     // The verifiable history is public (`policy::may_read_tree`): no credentials needed.
     let public = |mut op: Value, content_type: &str| {
@@ -185,7 +189,7 @@ pub fn build() -> Value {
             "/v1/verifications": {"post": operation("the primary contact opens the verification link", "201",
                 Some(obj(json!({"partner_id": s, "token": s}))), &["400", "403", "404", "409", "422"], command_params.clone())},
             "/v1/commands": {"post": operation("issue a command as the caller", "201",
-                Some(json!({"$ref": "#/components/schemas/Command"})), &["400", "401", "403", "404", "409", "413", "415", "422"], command_params)},
+                Some(json!({"$ref": "#/components/schemas/Command"})), &["400", "401", "403", "404", "409", "413", "415", "422"], receipt_params)},
             "/v1/events": {"get": operation("Server-Sent Events: catch-up then live; id = global position; each event carries leaf_index (its leaf in the Merkle tree) and record (base64 of its canonical bytes)", "200", None, &["400", "401", "403", "503"], feed_params.clone())},
             "/v1/events/page": {"get": operation("a page of events for batch consumers, each with leaf_index and record as in the feed", "200", None, &["400", "401", "403"], feed_params)},
             "/v1/history/{target}": {"get": operation("the events of a party, partnership or stream", "200", None, &["400", "401", "403", "404", "503"], Value::Array(history_params))},

@@ -147,6 +147,20 @@ impl From<TlogError> for ProofError {
     }
 }
 
+/// Why a receipt was not given.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiptError {
+    /// The command recorded nothing (there is nothing to prove).
+    #[error("the command recorded no events")]
+    NothingRecorded,
+    /// No checkpoint including the records was published in time.
+    #[error("no checkpoint including the records was published in time")]
+    NotYet,
+    /// A proof failed.
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+}
+
 /// An RFC 9162 inclusion proof of a record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InclusionProof {
@@ -468,6 +482,41 @@ impl Transparency {
     /// The bytes of a tile as the tree has it now (`None`: not that wide yet).
     pub fn tile(&self, id: TileId) -> Result<Option<Vec<u8>>, ProofError> {
         Ok(read(&self.shared.tree).tile(id)?)
+    }
+
+    /// A command's receipt: waits up to `wait` for the tree to take the records at
+    /// `positions` and for a checkpoint that includes them, then gives the checkpoint and
+    /// each record's inclusion proof in it:
+    /// `{"checkpoint": <signed note>, "tree_size", "records": [{"position", "leaf_index",
+    /// "tree_size", "leaf_hash", "proof"}]}`.
+    pub async fn receipt(&self, positions: &[u64], wait: Duration) -> Result<Value, ReceiptError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let Some(&last) = positions.iter().max() else {
+            return Err(ReceiptError::NothingRecorded);
+        };
+        let index = self
+            .leaf_index_waiting(last, wait)
+            .await
+            .ok_or(ReceiptError::NotYet)?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let published = self
+            .checkpoint_covering(index + 1, left)
+            .await
+            .ok_or(ReceiptError::NotYet)?;
+        let records = positions
+            .iter()
+            .map(|&position| {
+                let proof = self.inclusion_proof(position, published.size)?;
+                let mut json = proof.to_json();
+                json["position"] = json!(position);
+                Ok(json)
+            })
+            .collect::<Result<Vec<Value>, ProofError>>()?;
+        Ok(json!({
+            "checkpoint": published.note,
+            "tree_size": published.size,
+            "records": records,
+        }))
     }
 
     /// Publishes a checkpoint now if the tree grew since the last one (the publisher does
