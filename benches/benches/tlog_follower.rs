@@ -141,6 +141,16 @@ fn follower(c: &mut Criterion) {
     paired(&runtime);
 }
 
+/// How often the follower publishes (flushing tiles): 1,000 ms as `serve`'s default, or
+/// `CSP_LEDGER_BENCH_PUBLISH_MS`, to see what the tiles' writing costs apart.
+fn publish_interval() -> Duration {
+    let ms = std::env::var("CSP_LEDGER_BENCH_PUBLISH_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or(1000);
+    Duration::from_millis(ms)
+}
+
 /// Rounds of the paired comparison, and batches per round.
 const PAIRED_ROUNDS: usize = 15;
 const PAIRED_BATCHES: u64 = 200;
@@ -165,7 +175,7 @@ fn paired(runtime: &tokio::runtime::Runtime) {
                     name: "bench.example/csp".into(),
                 },
                 origin: None,
-                publish_interval: Duration::from_millis(1000),
+                publish_interval: publish_interval(),
             },
         ))
         .unwrap_or_else(|e| panic!("tree: {e}"));

@@ -69,6 +69,14 @@ pub async fn start(
         .context("starting the Merkle tree of the log")
 }
 
+/// At `serve`'s clean stop: a last checkpoint, and the tiles synced so that the next start
+/// reopens the tree from them (a failure only costs a rebuild from the log then).
+pub async fn stop(tree: &Transparency) {
+    if let Err(error) = tree.close().await {
+        tracing::warn!(%error, "closing the Merkle tree: the next start rebuilds it from the log");
+    }
+}
+
 /// `checkpoint`: the latest signed checkpoint (or, with `--verifier-key`, the key).
 pub fn checkpoint(data: &DataDir, verifier_key: bool) -> anyhow::Result<ExitCode> {
     let layout = data.tree();

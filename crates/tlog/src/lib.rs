@@ -99,8 +99,9 @@
 //! 256` ([`tiles_for_size`]). A partial tile of a smaller size is the prefix of the wider
 //! one, so a store keeps one version per tile ([`TileStore`]); [`DirTileStore`] keeps the
 //! files at these paths under its directory (`<dir>/tile/…`, so it can be served as it is),
-//! each written to a temporary name, synced and renamed, and removes narrower partial
-//! versions once a wider one is written.
+//! each written to a temporary name, synced and renamed (or, for
+//! [`DirTileStore::deferred`], renamed at once and synced later, all together), and removes
+//! narrower partial versions once a wider one is written.
 //!
 //! # Checkpoints (C2SP tlog-checkpoint)
 //!

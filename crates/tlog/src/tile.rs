@@ -1,11 +1,11 @@
 //! C2SP tlog-tiles of hashes: tile coordinates and paths, and where tiles are kept (the
 //! [`TileStore`] trait, in memory or in a directory).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::hash::{HASH_BYTES, Hash};
 
@@ -302,15 +302,85 @@ fn check_width(width: usize, what: impl FnOnce() -> String) -> Result<(), TileSt
 /// `<dir>/tile/0/x001/235.p/17`), so that the directory can be served as it is. Each file is
 /// replaced through [`atomic_file::replace`], so that a reader (or a crash) sees a whole tile
 /// or none.
+///
+/// A store made by [`DirTileStore::deferred`] does not sync each tile as it writes it (a
+/// full tile is completed every 256 records, far too often for two fsyncs each beside a
+/// log that fsyncs its own appends): it remembers the files written, and
+/// [`DirTileStore::sync`] makes them durable, at a clean stop. Tiles written since the last
+/// sync may be lost or empty after a crash: they are derived from the log, and a tree whose
+/// store was not synced at its last stop is rebuilt from it.
 #[derive(Debug)]
 pub struct DirTileStore {
     root: PathBuf,
+    /// Files written and not synced yet; `None`: every write is synced at once.
+    unsynced: Option<Mutex<BTreeSet<PathBuf>>>,
 }
 
 impl DirTileStore {
-    /// A store under `root` (created when tiles are first written).
+    /// A store under `root` (created when tiles are first written), each tile synced as it
+    /// is written.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            unsynced: None,
+        }
+    }
+
+    /// A store under `root` whose writes are synced only by [`DirTileStore::sync`].
+    pub fn deferred(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            unsynced: Some(Mutex::new(BTreeSet::new())),
+        }
+    }
+
+    /// Tile files written and not yet synced (always 0 for a store made by `new`).
+    pub fn unsynced_files(&self) -> usize {
+        self.unsynced.as_ref().map_or(0, |unsynced| {
+            unsynced
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .len()
+        })
+    }
+
+    /// Makes every tile written since the last sync durable (each file, then each
+    /// directory once). Files since replaced by a wider version are skipped.
+    pub fn sync(&self) -> Result<(), TileStoreError> {
+        let Some(unsynced) = &self.unsynced else {
+            return Ok(());
+        };
+        let paths = std::mem::take(
+            &mut *unsynced
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        let io_error = |path: &Path| {
+            let context = format!("syncing {}", path.display());
+            move |source| TileStoreError::Io { context, source }
+        };
+        let mut directories = BTreeSet::new();
+        for path in &paths {
+            match fs::File::open(path) {
+                Ok(file) => file.sync_all().map_err(io_error(path))?,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(io_error(path)(error)),
+            }
+            // The directories up to the root: a new tile may have made its directory.
+            let mut dir = path.parent();
+            while let Some(at) = dir.filter(|at| at.starts_with(&self.root)) {
+                directories.insert(at.to_path_buf());
+                dir = at.parent();
+            }
+        }
+        for dir in &directories {
+            match fs::File::open(dir) {
+                Ok(file) => file.sync_all().map_err(io_error(dir))?,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(io_error(dir)(error)),
+            }
+        }
+        Ok(())
     }
 
     /// The directory the `tile/` tree is under.
@@ -385,8 +455,17 @@ impl DirTileStore {
         let io_error = |context: String| move |source| TileStoreError::Io { context, source };
         let dir = path.parent().unwrap_or(&self.root);
         fs::create_dir_all(dir).map_err(io_error(format!("creating {}", dir.display())))?;
-        atomic_file::replace(path, bytes, atomic_file::Access::Public)
-            .map_err(io_error(format!("writing {}", path.display())))
+        let Some(unsynced) = &self.unsynced else {
+            return atomic_file::replace(path, bytes, atomic_file::Access::Public)
+                .map_err(io_error(format!("writing {}", path.display())));
+        };
+        atomic_file::replace_unsynced(path, bytes, atomic_file::Access::Public)
+            .map_err(io_error(format!("writing {}", path.display())))?;
+        unsynced
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(path.to_path_buf());
+        Ok(())
     }
 }
 

@@ -182,3 +182,31 @@ fn a_malformed_tile_file_is_reported_not_trusted() -> Result<(), Box<dyn std::er
     assert_eq!(Tree::open_verified(store, 300, &root)?.root(), root);
     Ok(())
 }
+
+#[test]
+fn a_deferred_store_writes_the_same_tiles_and_syncs_them_when_asked()
+-> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let store = std::sync::Arc::new(DirTileStore::deferred(dir.path()));
+    let mut tree = Tree::new(store.clone());
+    for i in 0..1_000 {
+        tree.append(&record(i));
+        if i % 100 == 0 {
+            tree.flush()?;
+        }
+    }
+    tree.flush()?;
+    assert!(store.unsynced_files() > 0);
+    store.sync()?;
+    assert_eq!(store.unsynced_files(), 0, "every file written was synced");
+    // The same files as a synced store's: one version per tile, no temporary file left.
+    let reopened = Tree::open_verified(DirTileStore::new(dir.path()), 1_000, &tree.root())?;
+    assert_eq!(reopened.root(), tree.root());
+    let check = verify_tiles(&DirTileStore::new(dir.path()), records(1_000))?;
+    assert_eq!(check.first_bad, None);
+    let partials: Vec<_> = std::fs::read_dir(dir.path().join("tile/0/003.p"))?
+        .map(|entry| entry.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(partials, vec![std::ffi::OsString::from("232")]);
+    Ok(())
+}

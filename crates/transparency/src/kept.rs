@@ -47,6 +47,7 @@ struct Line {
     size: u64,
     root: String,
     last_position: Option<u64>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     note: String,
 }
 
@@ -117,6 +118,55 @@ pub fn append(path: &Path, published: &Published) -> Result<(), TransparencyErro
     file.sync_data().map_err(io_error)
 }
 
+/// The tree state whose tiles were synced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Synced {
+    /// The tree size.
+    pub size: u64,
+    /// Its root.
+    pub root: Hash,
+    /// The log position of its last leaf.
+    pub last_position: Option<u64>,
+}
+
+impl Synced {
+    /// Whether its leaves are at positions `0..size`.
+    pub fn dense(&self) -> bool {
+        match self.last_position {
+            None => self.size == 0,
+            Some(last) => last.checked_add(1) == Some(self.size),
+        }
+    }
+}
+
+/// Reads the synced state (`None`: none recorded, or unreadable: the tree is rebuilt).
+pub fn read_synced(path: &Path) -> Option<Synced> {
+    let text = fs::read_to_string(path).ok()?;
+    let line: Line = serde_json::from_str(&text).ok()?;
+    Some(Synced {
+        size: line.size,
+        root: tlog::parse_hash(&line.root)?,
+        last_position: line.last_position,
+    })
+}
+
+/// Records the synced state, durably.
+pub fn write_synced(path: &Path, synced: &Synced) -> Result<(), TransparencyError> {
+    let line = Line {
+        size: synced.size,
+        root: tlog::encode_hash(&synced.root),
+        last_position: synced.last_position,
+        note: String::new(),
+    };
+    let text = serde_json::to_string(&line).unwrap_or_default();
+    atomic_file::replace(path, text.as_bytes(), atomic_file::Access::Public).map_err(|source| {
+        TransparencyError::Io {
+            context: format!("writing {}", path.display()),
+            source,
+        }
+    })
+}
+
 /// The files of the tree under its directory (`DATA/tlog`).
 #[derive(Clone, Debug)]
 pub struct Layout {
@@ -142,6 +192,12 @@ impl Layout {
     /// The signing key generated at first start (mode 0600).
     pub fn key(&self) -> PathBuf {
         self.dir.join("checkpoint.key")
+    }
+
+    /// The state the tiles were last synced at (`{"size", "root", "last_position"}`): the
+    /// tree is reopened from the tiles at that size; without it, rebuilt from the log.
+    pub fn synced(&self) -> PathBuf {
+        self.dir.join("tiles-synced.json")
     }
 
     /// The verifier key, public, written at every start for the command line.

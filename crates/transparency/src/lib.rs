@@ -13,17 +13,21 @@
 //!   bytes the hash chain covers). On the embedded log leaf `i` is position `i`; on KurrentDB
 //!   positions have gaps, and the follower keeps the position of every leaf in memory.
 //! - The tiles are kept under the tree's directory (`DATA/tlog/tile/…`, C2SP tlog-tiles),
-//!   written at each publication, before the checkpoint is signed.
+//!   written at each publication, before the checkpoint is signed, but synced only every
+//!   minute and at a clean stop ([`Transparency::close`]): a full tile is completed every 256
+//!   records, and two fsyncs each would halve the log's own durable throughput. After a
+//!   sync, `DATA/tlog/tiles-synced.json` records the tree state they give.
 //! - Every published checkpoint is kept in `DATA/tlog/checkpoints.jsonl` (see [`kept`]),
 //!   synced before it is served.
 //!
 //! # At start
 //!
-//! The last kept checkpoint says where the tree was. When its leaves are dense (positions
-//! `0..size`, the embedded log) the tree is reopened from its tiles at that size and checked
-//! against the checkpoint's root, and the follower resumes after it. Otherwise (no
-//! checkpoint, missing or damaged tiles, or a backend with position gaps, whose leaf map is
-//! not kept on disk) the tree is rebuilt by following the log from its start. Either way,
+//! The last synced state says where the tree's tiles are durable. When its leaves are dense
+//! (positions `0..size`, the embedded log) the tree is reopened from its tiles at that size
+//! and checked against that state's root, and the follower resumes after it. Otherwise (a
+//! first start, a crash since the last sync, missing or damaged tiles, or a backend with
+//! position gaps, whose leaf map is not kept on disk) the tree is rebuilt by following the
+//! log from its start. Either way,
 //! when the tree passes the size of a kept checkpoint its root there is compared with the
 //! signed one: a difference means the log is not the one that was signed, and publishing
 //! stops (an error is logged) rather than sign a fork.
@@ -42,7 +46,7 @@ use store::{EventFilter, EventStore, Position, RecordedEvent, StoreError, Subscr
 use tlog::{Checkpoint, DirTileStore, Hash, KeyKind, SigningKey, TileId, TlogError, Tree};
 use tokio::sync::watch;
 
-pub use kept::{Layout, Published};
+pub use kept::{Layout, Published, Synced};
 use leaves::LeafMap;
 
 /// Events the follower appends to the tree under one lock.
@@ -50,6 +54,12 @@ const FOLLOW_BATCH_EVENTS: usize = 4096;
 
 /// How long the follower waits before following again after the store failed.
 const FOLLOW_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// How often the tiles written are synced (and at a clean stop): rarely, since by then the
+/// kernel has written most of them back and their fsyncs cost little; and at most this many
+/// files wait for it.
+const TILES_SYNC_INTERVAL: Duration = Duration::from_secs(60);
+const TILES_UNSYNCED_MAX: usize = 65_536;
 
 /// The canonical bytes of a record: the leaf's bytes (and the bytes the hash chain covers).
 pub fn record_bytes(event: &RecordedEvent) -> Vec<u8> {
@@ -276,7 +286,11 @@ pub struct TransparencyConfig {
 }
 
 struct Shared {
-    tree: RwLock<Tree<DirTileStore>>,
+    tree: RwLock<Tree<Arc<DirTileStore>>>,
+    /// The tree's tile store, synced apart from the tree's lock.
+    tiles: Arc<DirTileStore>,
+    /// When the tiles were last synced; `None` while a sync runs.
+    last_sync: std::sync::Mutex<Option<std::time::Instant>>,
     leaves: RwLock<LeafMap>,
     /// Leaves in the tree (the map may be a batch ahead).
     followed: watch::Sender<u64>,
@@ -352,11 +366,14 @@ impl Transparency {
             source,
         })?;
         let kept = kept::read(&layout.checkpoints())?;
-        let (tree, leaves, from) = open_tree(&layout, kept.last());
+        let tiles = Arc::new(DirTileStore::deferred(layout.dir()));
+        let (tree, leaves, from) = open_tree(&layout, &tiles);
         let size = tree.size();
         let latest = kept.last().cloned().map(Arc::new);
         let shared = Arc::new(Shared {
             tree: RwLock::new(tree),
+            tiles,
+            last_sync: std::sync::Mutex::new(Some(std::time::Instant::now())),
             leaves: RwLock::new(leaves),
             followed: watch::Sender::new(size),
             kept: RwLock::new(kept.into_iter().map(Arc::new).collect()),
@@ -519,6 +536,20 @@ impl Transparency {
         }))
     }
 
+    /// At a clean stop: publishes a last checkpoint if the tree grew, and syncs the tiles,
+    /// so that the next start reopens the tree from them instead of rebuilding it.
+    pub async fn close(&self) -> Result<(), TransparencyError> {
+        self.publish().await?;
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || sync_tiles(&shared))
+            .await
+            .map_err(|error| TransparencyError::Io {
+                context: "syncing the tiles".into(),
+                source: std::io::Error::other(error.to_string()),
+            })??;
+        Ok(())
+    }
+
     /// Publishes a checkpoint now if the tree grew since the last one (the publisher does
     /// this every interval).
     pub async fn publish(&self) -> Result<Option<Arc<Published>>, TransparencyError> {
@@ -526,45 +557,51 @@ impl Transparency {
     }
 }
 
-/// The tree as the last checkpoint left it, or an empty one to be rebuilt by following the
+/// The tree as its tiles were last synced, or an empty one to be rebuilt by following the
 /// log from its start; with the leaf map and where to follow from.
 fn open_tree(
     layout: &Layout,
-    last: Option<&Published>,
-) -> (Tree<DirTileStore>, LeafMap, SubscribeFrom) {
-    let store = || DirTileStore::new(layout.dir());
-    match last {
-        Some(last) if last.size > 0 && last.dense() => {
-            match Tree::open_verified(store(), last.size, &last.root) {
+    tiles: &Arc<DirTileStore>,
+) -> (Tree<Arc<DirTileStore>>, LeafMap, SubscribeFrom) {
+    match kept::read_synced(&layout.synced()) {
+        Some(synced) if synced.size > 0 && synced.dense() => {
+            match Tree::open_verified(tiles.clone(), synced.size, &synced.root) {
                 Ok(tree) => {
                     return (
                         tree,
-                        LeafMap::dense(last.size),
-                        SubscribeFrom::After(Position(last.size - 1)),
+                        LeafMap::dense(synced.size),
+                        SubscribeFrom::After(Position(synced.size - 1)),
                     );
                 }
                 Err(error) => tracing::warn!(
                     %error,
-                    size = last.size,
-                    "the tiles do not reopen the last checkpoint's tree: rebuilding it from the log"
+                    size = synced.size,
+                    "the tiles do not reopen the tree they were synced with: rebuilding it from the log"
                 ),
             }
         }
-        Some(last) if last.size > 0 => tracing::info!(
-            size = last.size,
+        Some(synced) if synced.size > 0 => tracing::info!(
+            size = synced.size,
             "the log's positions are not its leaf indexes (KurrentDB): rebuilding the tree and its leaf map from the log"
         ),
-        _ => {}
+        Some(_) => {}
+        None => tracing::info!(
+            "no record of synced tiles (first start, or a crash): building the tree from the log"
+        ),
     }
     // Tiles are derived data: whatever is there is replaced as the tree is rebuilt, and a
     // stale wider partial tile must not shadow a rebuilt narrower one.
-    let tiles = layout.dir().join("tile");
-    if let Err(error) = std::fs::remove_dir_all(&tiles)
+    let dir = layout.dir().join("tile");
+    if let Err(error) = std::fs::remove_dir_all(&dir)
         && error.kind() != std::io::ErrorKind::NotFound
     {
-        tracing::warn!(%error, dir = %tiles.display(), "removing the old tiles");
+        tracing::warn!(%error, dir = %dir.display(), "removing the old tiles");
     }
-    (Tree::new(store()), LeafMap::default(), SubscribeFrom::Start)
+    (
+        Tree::new(tiles.clone()),
+        LeafMap::default(),
+        SubscribeFrom::Start,
+    )
 }
 
 /// Follows the log into the tree until the store closes, resubscribing after a failure.
@@ -690,7 +727,60 @@ async fn publish_every(shared: Arc<Shared>, interval: Duration) {
         if let Err(error) = publish_if_grown(&shared).await {
             tracing::error!(%error, "publishing a checkpoint");
         }
+        let due = shared
+            .last_sync
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_some_and(|last| last.elapsed() >= TILES_SYNC_INTERVAL)
+            || shared.tiles.unsynced_files() >= TILES_UNSYNCED_MAX;
+        if due {
+            let shared = shared.clone();
+            // In the background: the fsyncs take no lock of the tree's.
+            tokio::task::spawn_blocking(move || {
+                if let Err(error) = sync_tiles(&shared) {
+                    tracing::error!(%error, "syncing the tiles");
+                }
+            });
+        }
     }
+}
+
+/// Writes the tiles, syncs every tile file written since the last sync, then records the
+/// tree state they give, so that the next start reopens the tree from them. One sync at a
+/// time: a second caller while one runs does nothing.
+fn sync_tiles(shared: &Shared) -> Result<Option<Synced>, TransparencyError> {
+    {
+        let mut last = shared
+            .last_sync
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if last.take().is_none() {
+            return Ok(None);
+        }
+    }
+    let outcome = (|| {
+        let (size, root) = {
+            let mut tree = write(&shared.tree);
+            tree.flush()?;
+            (tree.size(), tree.root())
+        };
+        let last_position = size
+            .checked_sub(1)
+            .and_then(|index| read(&shared.leaves).position_of(index));
+        shared.tiles.sync().map_err(TlogError::from)?;
+        let synced = Synced {
+            size,
+            root,
+            last_position,
+        };
+        kept::write_synced(&shared.layout.synced(), &synced)?;
+        Ok(Some(synced))
+    })();
+    *shared
+        .last_sync
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(std::time::Instant::now());
+    outcome
 }
 
 /// Writes the tiles, signs a checkpoint of the tree's size and keeps it, when the tree grew

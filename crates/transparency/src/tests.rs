@@ -135,6 +135,7 @@ async fn the_tree_reopens_from_its_tiles_and_is_rebuilt_when_a_tile_is_damaged()
         .unwrap();
     let published = publish_all(&first, 600).await;
     let verifier = first.verifier_key();
+    first.close().await.unwrap();
     drop(first);
 
     // Reopened: the same key, the tree at the checkpoint's size from its tiles.
@@ -146,6 +147,7 @@ async fn the_tree_reopens_from_its_tiles_and_is_rebuilt_when_a_tile_is_damaged()
     let (tree, latest) = offline::tree(&Layout::new(dir.path().join("tlog"))).unwrap();
     assert_eq!(latest, *published);
     assert_eq!(tree.root(), published.root);
+    reopened.close().await.unwrap();
     drop(reopened);
 
     // A flipped byte in the rightmost partial tile: reopening fails, the tree is rebuilt
@@ -183,4 +185,47 @@ async fn leaf_indexes_wait_for_the_follower() {
     append(&store, 3).await;
     assert_eq!(transparency.leaf_index_waiting(2, WAIT).await, Some(2));
     assert_eq!(transparency.leaf_index(0), Some(0));
+}
+
+#[tokio::test]
+async fn a_tree_whose_tiles_were_not_synced_at_its_last_stop_is_rebuilt_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    append(&store, 300).await;
+    let first = Transparency::start(store.clone(), config(dir.path()))
+        .await
+        .unwrap();
+    let published = publish_all(&first, 300).await;
+    first.close().await.unwrap();
+    drop(first);
+    // Synced at 300; then more records and a checkpoint, and no clean stop (a crash).
+    let second = Transparency::start(store.clone(), config(dir.path()))
+        .await
+        .unwrap();
+    assert_eq!(second.size(), 300, "reopened from the synced tiles");
+    append(&store, 10).await;
+    let later = publish_all(&second, 310).await;
+    drop(second);
+    let third = Transparency::start(store.clone(), config(dir.path()))
+        .await
+        .unwrap();
+    assert_eq!(
+        third.size(),
+        300,
+        "reopened at the synced state, not at the later checkpoint"
+    );
+    append(&store, 1).await;
+    let last = publish_all(&third, 311).await;
+    let key = tlog::VerifierKey::parse(&third.verifier_key()).unwrap();
+    for older in [&published, &later] {
+        let proof = third.consistency_proof(older.size, 311).unwrap();
+        tlog::check_signed_consistency(&older.note, &last.note, &key, &proof.proof).unwrap();
+    }
+    // Without the synced state the tiles are not trusted: the tree is rebuilt.
+    drop(third);
+    std::fs::remove_file(Layout::new(dir.path().join("tlog")).synced()).unwrap();
+    let fourth = Transparency::start(store.clone(), config(dir.path()))
+        .await
+        .unwrap();
+    assert_eq!(fourth.size(), 0, "rebuilt from the log");
 }
