@@ -206,7 +206,40 @@ pub trait TileStore: Send + Sync {
     /// Stores a version of the tile at `level`, `index`: `hashes` has 1 to 256 hashes (256 is
     /// the full tile). A store may drop narrower versions it holds.
     fn write_tile(&self, level: u8, index: u64, hashes: &[Hash]) -> Result<(), TileStoreError>;
+
+    /// The upper nodes of the full tile at `level`, `index` ([`UpperNodes`]), if the store
+    /// keeps them; `None` (the default): proofs compute them from the tile's hashes.
+    fn read_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+    ) -> Result<Option<UpperNodes>, TileStoreError> {
+        let _ = (level, index);
+        Ok(None)
+    }
+
+    /// Keeps the upper nodes of a full tile, which the tree computed as it appended; the
+    /// default keeps nothing.
+    fn write_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+        nodes: &UpperNodes,
+    ) -> Result<(), TileStoreError> {
+        let _ = (level, index, nodes);
+        Ok(())
+    }
 }
+
+/// Nodes a full tile implies at its levels 4 to 7 (its 16 subtrees of 16 hashes, then 8, 4
+/// and 2), in that order: what an inclusion proof needs inside a tile besides at most 7
+/// hashes it recomputes from the tile's row. Kept beside the tiles, so that a proof from a
+/// tree reopened from its tiles need not hash a tile's 256 hashes again (not part of C2SP:
+/// tooling fetches tiles only).
+pub type UpperNodes = [Hash; UPPER_NODES];
+
+/// Hashes in [`UpperNodes`]: 16 + 8 + 4 + 2.
+pub const UPPER_NODES: usize = 30;
 
 impl<S: TileStore + ?Sized> TileStore for Arc<S> {
     fn read_tile(&self, level: u8, index: u64) -> Result<Option<Tile>, TileStoreError> {
@@ -215,6 +248,23 @@ impl<S: TileStore + ?Sized> TileStore for Arc<S> {
 
     fn write_tile(&self, level: u8, index: u64, hashes: &[Hash]) -> Result<(), TileStoreError> {
         (**self).write_tile(level, index, hashes)
+    }
+
+    fn read_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+    ) -> Result<Option<UpperNodes>, TileStoreError> {
+        (**self).read_upper_nodes(level, index)
+    }
+
+    fn write_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+        nodes: &UpperNodes,
+    ) -> Result<(), TileStoreError> {
+        (**self).write_upper_nodes(level, index, nodes)
     }
 }
 
@@ -226,12 +276,30 @@ impl<S: TileStore + ?Sized> TileStore for &S {
     fn write_tile(&self, level: u8, index: u64, hashes: &[Hash]) -> Result<(), TileStoreError> {
         (**self).write_tile(level, index, hashes)
     }
+
+    fn read_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+    ) -> Result<Option<UpperNodes>, TileStoreError> {
+        (**self).read_upper_nodes(level, index)
+    }
+
+    fn write_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+        nodes: &UpperNodes,
+    ) -> Result<(), TileStoreError> {
+        (**self).write_upper_nodes(level, index, nodes)
+    }
 }
 
 /// Tiles in memory: for tests, benchmarks and trees rebuilt at every start.
 #[derive(Debug, Default)]
 pub struct MemoryTileStore {
     tiles: RwLock<HashMap<(u8, u64), Tile>>,
+    upper: RwLock<HashMap<(u8, u64), Box<UpperNodes>>>,
 }
 
 impl MemoryTileStore {
@@ -287,6 +355,31 @@ impl TileStore for MemoryTileStore {
         if !keep {
             tiles.insert((level, index), hashes.into());
         }
+        Ok(())
+    }
+
+    fn read_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+    ) -> Result<Option<UpperNodes>, TileStoreError> {
+        let upper = self
+            .upper
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(upper.get(&(level, index)).map(|nodes| **nodes))
+    }
+
+    fn write_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+        nodes: &UpperNodes,
+    ) -> Result<(), TileStoreError> {
+        self.upper
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert((level, index), Box::new(*nodes));
         Ok(())
     }
 }
@@ -392,6 +485,19 @@ impl DirTileStore {
         self.root.join(id.path())
     }
 
+    /// `<dir>/nodes/<L>/<N>`: a full tile's upper nodes, beside (not inside) the `tile/`
+    /// tree that is served as C2SP tiles.
+    fn upper_file(&self, level: u8, index: u64) -> PathBuf {
+        let path = TileId {
+            level,
+            index,
+            width: TILE_WIDTH as u16,
+        }
+        .path();
+        let relative = path.strip_prefix("tile/").unwrap_or(&path);
+        self.root.join("nodes").join(relative)
+    }
+
     fn partial_dir(&self, level: u8, index: u64) -> PathBuf {
         let full = self.file(TileId {
             level,
@@ -470,6 +576,31 @@ impl DirTileStore {
 }
 
 impl TileStore for DirTileStore {
+    fn read_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+    ) -> Result<Option<UpperNodes>, TileStoreError> {
+        let path = self.upper_file(level, index);
+        match self.read_file(&path, UPPER_NODES)? {
+            Some(hashes) => {
+                let mut nodes = [[0u8; HASH_BYTES]; UPPER_NODES];
+                nodes.copy_from_slice(&hashes);
+                Ok(Some(nodes))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn write_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+        nodes: &UpperNodes,
+    ) -> Result<(), TileStoreError> {
+        self.write_file(&self.upper_file(level, index), &tile_bytes(nodes))
+    }
+
     fn read_tile(&self, level: u8, index: u64) -> Result<Option<Tile>, TileStoreError> {
         let full = TileId {
             level,

@@ -591,11 +591,12 @@ fn open_tree(
     }
     // Tiles are derived data: whatever is there is replaced as the tree is rebuilt, and a
     // stale wider partial tile must not shadow a rebuilt narrower one.
-    let dir = layout.dir().join("tile");
-    if let Err(error) = std::fs::remove_dir_all(&dir)
-        && error.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(%error, dir = %dir.display(), "removing the old tiles");
+    for dir in ["tile", "nodes"].map(|name| layout.dir().join(name)) {
+        if let Err(error) = std::fs::remove_dir_all(&dir)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(%error, dir = %dir.display(), "removing the old tiles");
+        }
     }
     (
         Tree::new(tiles.clone()),
