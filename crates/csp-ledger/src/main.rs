@@ -356,8 +356,9 @@ fn verify(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
             None => println!("merkle tree: no checkpoint published yet (serve publishes them)"),
             Some(tree) => match &tree.problem {
                 None => println!(
-                    "merkle tree intact: {} tiles match the log, whose first {} records give the latest checkpoint's root",
+                    "merkle tree intact: {} tile{} match the log, whose first {} records give the latest checkpoint's root",
                     tree.tiles_checked,
+                    if tree.tiles_checked == 1 { "" } else { "s" },
                     tree.checkpoint_size.unwrap_or_default()
                 ),
                 Some(problem) => println!("merkle tree damaged: {problem}"),

@@ -355,6 +355,18 @@ impl Transparency {
             .origin
             .clone()
             .unwrap_or_else(|| key.name().to_string());
+        // Signed and read back once now, so that an origin no checkpoint can carry (empty, a
+        // newline) or a key that cannot sign notes (a witness's) is refused at start, not at
+        // every publication.
+        let probe = Checkpoint::new(origin.clone(), 0, tlog::EMPTY_ROOT);
+        let note = key
+            .sign_checkpoint(&probe)
+            .map_err(TransparencyError::Key)?;
+        if tlog::open_checkpoint(&note, &key.verifier()).ok().as_ref() != Some(&probe) {
+            return Err(TransparencyError::Key(
+                tlog::NoteError::MalformedCheckpoint("the origin must be one non-empty line"),
+            ));
+        }
         let verifier = key.verifier().to_string();
         atomic_file::replace(
             &layout.verifier_key(),

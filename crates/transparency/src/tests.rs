@@ -229,3 +229,16 @@ async fn a_tree_whose_tiles_were_not_synced_at_its_last_stop_is_rebuilt_from_the
         .unwrap();
     assert_eq!(fourth.size(), 0, "rebuilt from the log");
 }
+
+#[tokio::test]
+async fn an_origin_no_checkpoint_can_carry_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let mut bad = config(dir.path());
+    bad.origin = Some("two\nlines".into());
+    let error = Transparency::start(store.clone(), bad).await.unwrap_err();
+    assert!(matches!(error, TransparencyError::Key(_)), "{error}");
+    let mut bad = config(dir.path());
+    bad.origin = Some(String::new());
+    assert!(Transparency::start(store, bad).await.is_err());
+}
