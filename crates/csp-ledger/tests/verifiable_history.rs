@@ -164,6 +164,28 @@ async fn an_auditor_takes_checkpoints_exports_and_audits_offline_and_tampering_i
         .unwrap();
     }
 
+    // So does every event of the SSE feed.
+    let mut feed = server
+        .client
+        .get(server.url("/v1/events?from=0"))
+        .bearer_auth(OPERATOR_KEY)
+        .send()
+        .await
+        .unwrap();
+    let mut received = String::new();
+    let first = loop {
+        let chunk = feed.chunk().await.unwrap().expect("the feed goes on");
+        received.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(line) = received.lines().find(|line| line.starts_with("data:"))
+            && received.contains("\n\n")
+        {
+            break serde_json::from_str::<Value>(line.trim_start_matches("data:").trim()).unwrap();
+        }
+    };
+    drop(feed);
+    assert_eq!(first["leaf_index"], 0);
+    assert_eq!(first["record"], events[0]["record"]);
+
     // Bad parameters are problems, like everywhere else.
     for (path, status, rule) in [
         (

@@ -68,6 +68,11 @@ pub fn read(path: &Path) -> Result<Vec<Published>, TransparencyError> {
         Some(end) => &text[..=end],
         None => "",
     };
+    read_lines(path, complete)
+}
+
+/// The checkpoints of complete lines of the file.
+fn read_lines(path: &Path, complete: &str) -> Result<Vec<Published>, TransparencyError> {
     let bad = |number: usize, reason: String| TransparencyError::Checkpoints {
         path: path.display().to_string(),
         reason: format!("line {number}: {reason}"),
@@ -89,6 +94,56 @@ pub fn read(path: &Path) -> Result<Vec<Published>, TransparencyError> {
         });
     }
     Ok(kept)
+}
+
+/// Reads the last kept checkpoint, from the end of the file: the file grows by a line a
+/// publication for ever, and only its last line is needed at start.
+pub fn read_last(path: &Path) -> Result<Option<Published>, TransparencyError> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let io_error = |source| TransparencyError::Io {
+        context: format!("reading {}", path.display()),
+        source,
+    };
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(io_error(error)),
+    };
+    let length = file.metadata().map_err(io_error)?.len();
+    let mut chunk = TAIL_BYTES_INITIAL.min(length);
+    loop {
+        file.seek(SeekFrom::Start(length - chunk))
+            .map_err(io_error)?;
+        let mut tail = Vec::with_capacity(chunk as usize);
+        (&file)
+            .take(chunk)
+            .read_to_end(&mut tail)
+            .map_err(io_error)?;
+        // The complete lines end at the last newline; a line after it was cut by a crash.
+        let Some(end) = tail.iter().rposition(|byte| *byte == b'\n') else {
+            if chunk == length {
+                return Ok(None);
+            }
+            chunk = (chunk * 2).min(length);
+            continue;
+        };
+        match tail[..end].iter().rposition(|byte| *byte == b'\n') {
+            Some(start) => return parse_last(path, &tail[start + 1..end + 1]),
+            None if chunk == length => return parse_last(path, &tail[..end + 1]),
+            None => chunk = (chunk * 2).min(length),
+        }
+    }
+}
+
+/// Bytes read from the end of the checkpoints file first: a line is a few hundred.
+const TAIL_BYTES_INITIAL: u64 = 4096;
+
+fn parse_last(path: &Path, line: &[u8]) -> Result<Option<Published>, TransparencyError> {
+    let text = std::str::from_utf8(line).map_err(|_| TransparencyError::Checkpoints {
+        path: path.display().to_string(),
+        reason: "the last line is not UTF-8".into(),
+    })?;
+    Ok(read_lines(path, text)?.pop())
 }
 
 /// Appends `published` to the file and syncs it.

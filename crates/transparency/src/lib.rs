@@ -27,10 +27,10 @@
 //! and checked against that state's root, and the follower resumes after it. Otherwise (a
 //! first start, a crash since the last sync, missing or damaged tiles, or a backend with
 //! position gaps, whose leaf map is not kept on disk) the tree is rebuilt by following the
-//! log from its start. Either way,
-//! when the tree passes the size of a kept checkpoint its root there is compared with the
-//! signed one: a difference means the log is not the one that was signed, and publishing
-//! stops (an error is logged) rather than sign a fork.
+//! log from its start. Either way, when the tree passes the size of the last kept checkpoint
+//! its root there is compared with the signed one (the earlier checkpoints are of prefixes
+//! of the same tree): a difference means the log is not the one that was signed, and
+//! publishing stops (an error is logged) rather than sign a fork.
 
 pub mod kept;
 mod leaves;
@@ -294,8 +294,6 @@ struct Shared {
     leaves: RwLock<LeafMap>,
     /// Leaves in the tree (the map may be a batch ahead).
     followed: watch::Sender<u64>,
-    /// Every published checkpoint, in order.
-    kept: RwLock<Vec<Arc<Published>>>,
     latest: watch::Sender<Option<Arc<Published>>>,
     layout: Layout,
     key: SigningKey,
@@ -377,18 +375,16 @@ impl Transparency {
             context: format!("writing {}", layout.verifier_key().display()),
             source,
         })?;
-        let kept = kept::read(&layout.checkpoints())?;
+        let latest = kept::read_last(&layout.checkpoints())?.map(Arc::new);
         let tiles = Arc::new(DirTileStore::deferred(layout.dir()));
         let (tree, leaves, from) = open_tree(&layout, &tiles);
         let size = tree.size();
-        let latest = kept.last().cloned().map(Arc::new);
         let shared = Arc::new(Shared {
             tree: RwLock::new(tree),
             tiles,
             last_sync: std::sync::Mutex::new(Some(std::time::Instant::now())),
             leaves: RwLock::new(leaves),
             followed: watch::Sender::new(size),
-            kept: RwLock::new(kept.into_iter().map(Arc::new).collect()),
             latest: watch::Sender::new(latest),
             layout,
             key,
@@ -420,13 +416,6 @@ impl Transparency {
     /// The latest published checkpoint.
     pub fn latest(&self) -> Option<Arc<Published>> {
         self.shared.latest.borrow().clone()
-    }
-
-    /// The published checkpoint of exactly `size`, if one was published.
-    pub fn published_of_size(&self, size: u64) -> Option<Arc<Published>> {
-        let kept = read(&self.shared.kept);
-        let at = kept.partition_point(|p| p.size < size);
-        kept.get(at).filter(|p| p.size == size).cloned()
     }
 
     /// Waits up to `wait` for a checkpoint of at least `size` records to be published.
@@ -703,31 +692,24 @@ fn append(shared: &Shared, events: &[RecordedEvent]) {
     shared.followed.send_replace(after);
 }
 
-/// Compares the tree's roots with the kept checkpoints of sizes in `(before, after]`.
+/// Compares the tree's root with the last kept checkpoint's when the tree passes its size
+/// (after a rebuild, or a reopening at an earlier synced state): the earlier checkpoints'
+/// roots follow, being those of prefixes of the same tree.
 fn check_kept(shared: &Shared, before: u64, after: u64) {
-    let passed: Vec<Arc<Published>> = {
-        let kept = read(&shared.kept);
-        let start = kept.partition_point(|p| p.size <= before);
-        let end = kept.partition_point(|p| p.size <= after);
-        kept[start..end].to_vec()
+    let Some(latest) = shared.latest.borrow().clone() else {
+        return;
     };
-    let tree = read(&shared.tree);
-    for published in passed {
-        let root = match tree.root_at(published.size) {
-            Ok(root) => root,
-            Err(error) => {
-                tracing::error!(%error, size = published.size, "checking a kept checkpoint");
-                continue;
-            }
-        };
-        if root != published.root {
+    if latest.size <= before || latest.size > after {
+        return;
+    }
+    match read(&shared.tree).root_at(latest.size) {
+        Ok(root) if root == latest.root => {}
+        Ok(_) => {
             shared.forked.store(true, Ordering::Release);
-            tracing::error!(
-                "{}",
-                TransparencyError::Forked {
-                    size: published.size
-                }
-            );
+            tracing::error!("{}", TransparencyError::Forked { size: latest.size });
+        }
+        Err(error) => {
+            tracing::error!(%error, size = latest.size, "checking the last kept checkpoint")
         }
     }
 }
@@ -805,7 +787,7 @@ async fn publish_if_grown(
         return Ok(None);
     }
     if shared.forked.load(Ordering::Acquire) {
-        let size = read(&shared.kept).last().map_or(0, |p| p.size);
+        let size = shared.latest.borrow().as_ref().map_or(0, |p| p.size);
         return Err(TransparencyError::Forked { size });
     }
     let size = *shared.followed.borrow();
@@ -849,7 +831,6 @@ fn publish_now(shared: &Shared) -> Result<Option<Arc<Published>>, TransparencyEr
     };
     kept::append(&shared.layout.checkpoints(), &published)?;
     let published = Arc::new(published);
-    write(&shared.kept).push(published.clone());
     shared.latest.send_replace(Some(published.clone()));
     Ok(Some(published))
 }
@@ -861,7 +842,7 @@ pub mod offline {
 
     /// The latest kept checkpoint (`None`: none was published yet).
     pub fn latest(layout: &Layout) -> Result<Option<Published>, TransparencyError> {
-        Ok(kept::read(&layout.checkpoints())?.pop())
+        kept::read_last(&layout.checkpoints())
     }
 
     /// The verifier key `serve` wrote at its last start.

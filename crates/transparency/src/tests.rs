@@ -122,7 +122,11 @@ async fn checkpoints_and_proofs_by_position_verify_and_every_checkpoint_is_kept(
         kept.iter().map(|p| p.size).collect::<Vec<_>>(),
         vec![5, 305]
     );
-    assert_eq!(transparency.published_of_size(5).as_deref(), Some(&*first));
+    assert_eq!(
+        kept::read_last(&Layout::new(dir.path().join("tlog")).checkpoints()).unwrap(),
+        Some((*second).clone())
+    );
+    assert_eq!(kept[0], *first);
 }
 
 #[tokio::test]
@@ -241,4 +245,64 @@ async fn an_origin_no_checkpoint_can_carry_is_refused_at_start() {
     let mut bad = config(dir.path());
     bad.origin = Some(String::new());
     assert!(Transparency::start(store, bad).await.is_err());
+}
+
+#[tokio::test]
+async fn a_log_that_no_longer_gives_the_signed_root_is_not_signed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let signed = Arc::new(MemoryStore::new());
+    append(&signed, 20).await;
+    let first = Transparency::start(signed, config(dir.path()))
+        .await
+        .unwrap();
+    publish_all(&first, 20).await;
+    first.close().await.unwrap();
+    drop(first);
+    // Another log of the same length in the same data directory, its tiles not trusted.
+    std::fs::remove_file(Layout::new(dir.path().join("tlog")).synced()).unwrap();
+    let other = Arc::new(MemoryStore::new());
+    append(&other, 21).await;
+    let forked = Transparency::start(other, config(dir.path()))
+        .await
+        .unwrap();
+    for _ in 0..3000 {
+        if forked.size() == 21 && forked.shared.caught_up.load(Ordering::Acquire) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(matches!(
+        forked.publish().await,
+        Err(TransparencyError::Forked { size: 20 })
+    ));
+    assert_eq!(
+        forked.latest().map(|p| p.size),
+        Some(20),
+        "nothing new signed"
+    );
+}
+
+#[test]
+fn the_last_kept_checkpoint_is_read_from_the_end_of_the_file_and_a_torn_line_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checkpoints.jsonl");
+    assert_eq!(kept::read_last(&path).unwrap(), None);
+    let published = |size: u64| Published {
+        size,
+        root: [size as u8; 32],
+        last_position: size.checked_sub(1),
+        note: format!("note {size}\n{}", "x".repeat(5000)),
+    };
+    for size in 1..=5 {
+        kept::append(&path, &published(size)).unwrap();
+    }
+    assert_eq!(kept::read_last(&path).unwrap(), Some(published(5)));
+    // A line cut short by a crash is not a checkpoint.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, b"{\"size\":6,\"ro"))
+        .unwrap();
+    assert_eq!(kept::read_last(&path).unwrap(), Some(published(5)));
+    assert_eq!(kept::read(&path).unwrap().len(), 5);
 }
