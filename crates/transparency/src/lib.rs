@@ -301,6 +301,9 @@ struct Shared {
     /// The follower has caught up with the log once: checkpoints of a tree being rebuilt
     /// would be true but of no use.
     caught_up: AtomicBool,
+    /// Wakes the publisher when the follower first catches up, so that the first
+    /// checkpoint does not wait for the next interval.
+    first_caught_up: tokio::sync::Notify,
     /// The tree disagrees with a kept checkpoint: nothing more is signed.
     forked: AtomicBool,
 }
@@ -390,6 +393,7 @@ impl Transparency {
             key,
             origin,
             caught_up: AtomicBool::new(false),
+            first_caught_up: tokio::sync::Notify::new(),
             forked: AtomicBool::new(false),
         });
         tracing::info!(
@@ -639,8 +643,8 @@ async fn follow(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut from: Subsc
                 from = SubscribeFrom::After(last.position);
             }
             append(&shared, &events);
-            if caught_up {
-                shared.caught_up.store(true, Ordering::Release);
+            if caught_up && !shared.caught_up.swap(true, Ordering::AcqRel) {
+                shared.first_caught_up.notify_one();
             }
             match failure {
                 None => {}
@@ -718,7 +722,10 @@ async fn publish_every(shared: Arc<Shared>, interval: Duration) {
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = shared.first_caught_up.notified() => {}
+        }
         if let Err(error) = publish_if_grown(&shared).await {
             tracing::error!(%error, "publishing a checkpoint");
         }
