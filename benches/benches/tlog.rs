@@ -76,7 +76,8 @@ fn proofs(c: &mut Criterion) {
     let size = tree.size();
     let root = tree.root();
     // Cold proofs first: leaves of level-0 tiles no proof has touched, so the upper nodes of
-    // their tiles are not cached yet (later proofs of the same tiles are warm).
+    // their tiles are not in the proof cache yet and come from the tile store, as for a tree
+    // reopened from its tiles (later proofs of the same tiles are warm).
     let cold_proofs = 2_000u64;
     let started = Instant::now();
     for n in 0..cold_proofs {

@@ -44,12 +44,45 @@ pub fn replace(path: &Path, bytes: &[u8], access: Access) -> io::Result<()> {
     written
 }
 
-fn write_then_rename(
-    temporary: &Path,
-    path: &Path,
-    bytes: &[u8],
-    access: Access,
-) -> io::Result<()> {
+/// Replaces the file at `path` with `bytes` all at once (a reader sees the old contents or
+/// the new), but not durably: nothing is fsynced, so a crash may lose the new contents or
+/// leave the file empty. For files derived from durable data that can be rebuilt from it
+/// (the Merkle tree's tiles), written too often to sync each one; [`sync`] them later.
+pub fn replace_unsynced(path: &Path, bytes: &[u8], access: Access) -> io::Result<()> {
+    let Some(name) = path.file_name() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} names no file", path.display()),
+        ));
+    };
+    let counter = TEMPORARY_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut temporary_name = name.to_os_string();
+    temporary_name.push(format!(".tmp-{}-{counter}", std::process::id()));
+    let temporary = path.with_file_name(temporary_name);
+    let written = open_new(&temporary, access)
+        .and_then(|mut file| file.write_all(bytes))
+        .and_then(|()| fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    written
+}
+
+/// Makes a file written by [`replace_unsynced`] durable: fsyncs it, then its directory.
+pub fn sync(path: &Path) -> io::Result<()> {
+    fs::File::open(path)?.sync_all()?;
+    sync_directory(path)
+}
+
+/// Fsyncs the directory holding `path`, so that a rename or removal there is durable.
+pub fn sync_directory(path: &Path) -> io::Result<()> {
+    match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        Some(dir) => fs::File::open(dir)?.sync_all(),
+        None => fs::File::open(".")?.sync_all(),
+    }
+}
+
+fn open_new(temporary: &Path, access: Access) -> io::Result<fs::File> {
     let mut options = fs::OpenOptions::new();
     // A fresh name each time: a file there is not ours, so it is not written through.
     options.write(true).create_new(true);
@@ -59,14 +92,20 @@ fn write_then_rename(
     }
     #[cfg(not(unix))]
     let _ = access;
-    let mut file = options.open(temporary)?;
+    options.open(temporary)
+}
+
+fn write_then_rename(
+    temporary: &Path,
+    path: &Path,
+    bytes: &[u8],
+    access: Access,
+) -> io::Result<()> {
+    let mut file = open_new(temporary, access)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     fs::rename(temporary, path)?;
-    match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        Some(dir) => fs::File::open(dir)?.sync_all(),
-        None => fs::File::open(".")?.sync_all(),
-    }
+    sync_directory(path)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod demo;
 mod query;
 mod render;
 mod serve;
+mod verifiable;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -79,8 +80,26 @@ enum Commands {
         #[arg(long)]
         keep_going: bool,
     },
-    /// Check every record and the whole hash chain (exit 1 with the first bad position).
+    /// Check every record and the whole hash chain (exit 1 with the first bad position),
+    /// and the Merkle tree's tiles against the log and the latest signed checkpoint.
     Verify,
+    /// Print the latest signed checkpoint (a C2SP signed note) that serve published.
+    Checkpoint {
+        /// Print the verifier key checkpoints are checked with instead.
+        #[arg(long)]
+        verifier_key: bool,
+    },
+    /// Print an inclusion or consistency proof (JSON) from the tree's tiles.
+    Prove {
+        #[command(subcommand)]
+        what: verifiable::Prove,
+    },
+    /// Check a signed checkpoint, an export and proofs offline, with only the verifier key
+    /// (exit 1 naming the first failing line or proof).
+    Audit {
+        #[command(flatten)]
+        args: verifiable::AuditArgs,
+    },
     /// The events of a stream, or of every stream naming an id, in order.
     History {
         /// A stream name (`partner-…`) or an id that stream names contain.
@@ -178,6 +197,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             apply::run(&data, &file, keep_going, cli.json).await
         }
         Commands::Verify => verify(&data, cli.json),
+        Commands::Checkpoint { verifier_key } => verifiable::checkpoint(&data, verifier_key),
+        Commands::Prove { what } => verifiable::prove(&data, &what),
+        Commands::Audit { args } => verifiable::audit(&args, cli.json),
         Commands::History { target } => history(&data, &target, cli.json).await,
         Commands::Export { from, to, format } => export(&data, from, to, format).await,
         Commands::Tail {
@@ -264,13 +286,21 @@ impl DataDir {
 fn verify(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
     let mut faults = Vec::new();
     let mut foreign = 0u64;
-    let report =
-        filelog::verify_dir_visiting(data.log(), |recorded| match handler::read_event(recorded) {
+    // The tiles are checked in the same pass over the log, on a thread of their own.
+    let mut tree_check = verifiable::TreeCheck::start(data)?;
+    let report = filelog::verify_dir_visiting(data.log(), |recorded| {
+        if let Some(check) = &mut tree_check {
+            check.record(recorded);
+        }
+        match handler::read_event(recorded) {
             handler::LogEntry::Fault(fault) => faults.push(fault),
             handler::LogEntry::Foreign => foreign += 1,
             handler::LogEntry::Event(..) => {}
-        })
-        .with_context(|| format!("verifying {}", data.log().display()))?;
+        }
+    })
+    .with_context(|| format!("verifying {}", data.log().display()))?;
+    let tree = tree_check.map(verifiable::TreeCheck::finish);
+    let tree_intact = tree.as_ref().is_none_or(|tree| tree.problem.is_none());
     let chain = store::codec::chain_hex(&report.chain);
     if json {
         let damage = report.damage.as_ref().map(|damage| {
@@ -291,6 +321,7 @@ fn verify(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
                 "damage": damage,
                 "unreadable": faults.iter().map(handler::Fault::to_json).collect::<Vec<_>>(),
                 "foreign_events": foreign,
+                "tree": tree.as_ref().map(verifiable::TreeReport::to_json),
             })
         );
     } else if let Some(damage) = &report.damage {
@@ -321,8 +352,20 @@ fn verify(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
         if foreign > 0 {
             println!("{foreign} events of other streams passed over");
         }
+        match &tree {
+            None => println!("merkle tree: no checkpoint published yet (serve publishes them)"),
+            Some(tree) => match &tree.problem {
+                None => println!(
+                    "merkle tree intact: {} tile{} match the log, whose first {} records give the latest checkpoint's root",
+                    tree.tiles_checked,
+                    if tree.tiles_checked == 1 { "" } else { "s" },
+                    tree.checkpoint_size.unwrap_or_default()
+                ),
+                Some(problem) => println!("merkle tree damaged: {problem}"),
+            },
+        }
     }
-    Ok(if report.damage.is_none() {
+    Ok(if report.damage.is_none() && tree_intact {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -414,7 +457,9 @@ async fn export(
             }
             match format {
                 ExportFormat::Jsonl => {
-                    writeln!(jsonl, "{}", render::event_json(event))?;
+                    // The embedded log's positions are its records' leaf indexes.
+                    let line = server::render::event_json_in_tree(event, Some(event.position.0));
+                    writeln!(jsonl, "{line}")?;
                 }
                 ExportFormat::Csv => csv_writer.write_record(render::event_row(event))?,
             }

@@ -72,6 +72,9 @@ pub struct ServeArgs {
     /// machine. Refused unless --listen is a loopback address.
     #[arg(long)]
     pub dev_directory: bool,
+    /// The signed checkpoints of the log's Merkle tree.
+    #[command(flatten)]
+    pub checkpoints: crate::verifiable::CheckpointArgs,
     /// Keep the events in KurrentDB instead of the data directory's embedded log: a
     /// `kurrentdb://…` or `esdb://…` connection string (credentials and TLS settings as the
     /// official client takes them). Credentials and keys stay in the data directory.
@@ -441,6 +444,7 @@ pub async fn run(data: &DataDir, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     )
     .await
     .context("starting the read models")?;
+    let tree = crate::verifiable::start(data, &args.checkpoints, handler.store().clone()).await?;
     let keys = ApiKeys::open(data.api_keys()).context("opening the api key file")?;
     let config = ServerConfig {
         sse_heartbeat: std::time::Duration::from_secs(args.heartbeat_seconds.max(1)),
@@ -469,7 +473,8 @@ pub async fn run(data: &DataDir, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         config,
         stop_receiver,
     )?
-    .with_sessions_file(data.sessions());
+    .with_sessions_file(data.sessions())
+    .with_transparency(tree.clone());
     let state = Arc::new(directory_of(data, args, address, state)?);
     tracing::info!(%address, data = %data.root().display(), "serving");
     // One line on stdout, so that scripts and tests learn the port.
@@ -499,6 +504,7 @@ pub async fn run(data: &DataDir, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(protocol) = protocol {
         let _ = protocol.await;
     }
+    crate::verifiable::stop(&tree).await;
     let checkpoint = runner.handle();
     runner.stop();
     if let Err(error) = checkpoint

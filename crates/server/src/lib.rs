@@ -94,6 +94,10 @@ pub struct ServerConfig {
     pub page_events_max: usize,
     /// Longest wait for `min_position` before answering `503`.
     pub min_position_wait_max: Duration,
+    /// Longest wait of `POST /v1/commands?receipt=true` for a checkpoint that includes the
+    /// command's events (they are published at most every `serve --checkpoint-interval-ms`);
+    /// past it the answer carries no receipt, and the proofs can be asked for later.
+    pub receipt_wait_max: Duration,
 }
 
 impl Default for ServerConfig {
@@ -119,6 +123,7 @@ impl Default for ServerConfig {
             subscribers_max: 1024,
             page_events_max: 1000,
             min_position_wait_max: Duration::from_secs(5),
+            receipt_wait_max: Duration::from_secs(10),
         }
     }
 }
@@ -140,6 +145,9 @@ pub struct AppState {
     directory: Option<Arc<directory::Verifier>>,
     /// The development directory served by this server (`serve --dev-directory`).
     dev_directory: Option<Arc<directory::DevDirectory>>,
+    /// The verifiable history (checkpoints, proofs, tiles, leaf indexes); `None`: not kept,
+    /// and its routes answer `503`.
+    transparency: Option<transparency::Transparency>,
 }
 
 /// The response header stating the log position a response reflects.
@@ -188,6 +196,7 @@ impl AppState {
             shutdown,
             directory: None,
             dev_directory: None,
+            transparency: None,
         })
     }
 
@@ -236,6 +245,13 @@ impl AppState {
     ) -> Self {
         self.directory = Some(verifier);
         self.dev_directory = dev_directory;
+        self
+    }
+
+    /// Serves the verifiable history kept by `transparency`: checkpoints, proofs and tiles,
+    /// and the leaf index and canonical bytes of every event of the feed and its pages.
+    pub fn with_transparency(mut self, transparency: transparency::Transparency) -> Self {
+        self.transparency = Some(transparency);
         self
     }
 

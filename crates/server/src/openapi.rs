@@ -142,9 +142,31 @@ pub fn build() -> Value {
         {"name": "X-Correlation-Id", "in": "header", "required": false, "schema": {"type": "string", "format": "uuid"}},
         {"name": "X-Directory-Token", "in": "header", "required": false, "schema": {"type": "string"}, "description": "a directory token (JWT) of the partner tenant's global admin: needed by add_reseller_program"},
     ]);
+    let mut receipt_params = command_params.as_array().cloned().unwrap_or_default();
+    receipt_params.push(json!({"name": "receipt", "in": "query", "required": false, "schema": {"type": "boolean"},
+        "description": "wait for a signed checkpoint that includes the events and answer with their receipt: {checkpoint, tree_size, records: [{position, leaf_index, tree_size, leaf_hash, proof}]}"}));
+    let receipt_params = Value::Array(receipt_params);
+    let required = |name: &str, description: &str| json!({"name": name, "in": "query", "required": true, "description": description, "schema": {"type": "integer", "minimum": 0}});
+    // The verifiable history is public (`policy::may_read_tree`): no credentials needed.
+    let public = |mut op: Value, content_type: &str| {
+        op["security"] = json!([]);
+        op["responses"]["200"]["content"] = json!({content_type: {}});
+        op
+    };
+    let tree_paths = json!({
+        "/v1/checkpoint": {"get": public(operation("the latest signed checkpoint: a C2SP tlog-checkpoint as a C2SP signed note (Ed25519)", "200", None, &["503"], json!([])), "text/plain")},
+        "/checkpoint": {"get": public(operation("the same, at the C2SP tlog-tiles path", "200", None, &["503"], json!([])), "text/plain")},
+        "/v1/checkpoint/verifier-key": {"get": public(operation("the note verifier key of checkpoints (name+id+base64 key)", "200", None, &["503"], json!([])), "text/plain")},
+        "/v1/proofs/inclusion": {"get": public(operation("RFC 9162 inclusion proof of the record at a log position in the tree of a size: {leaf_index, tree_size, leaf_hash, proof[]} (standard base64)", "200", None, &["400", "404", "503"],
+            json!([required("position", "the record's log position"), required("size", "the tree size (a checkpoint's)")])), "application/json")},
+        "/v1/proofs/consistency": {"get": public(operation("RFC 9162 consistency proof between two tree sizes: {from, to, proof[]} (standard base64)", "200", None, &["400", "404", "503"],
+            json!([required("from", "the older tree size (> 0)"), required("to", "the newer tree size")])), "application/json")},
+        "/tile/{path}": {"get": public(operation("a tile of hashes at its C2SP tlog-tiles path: <L>/<N>[.p/<W>]", "200", None, &["400", "404", "503"],
+            json!([{"name": "path", "in": "path", "required": true, "schema": {"type": "string"}}])), "application/octet-stream")},
+    });
     let obj = |properties: Value| json!({"type": "object", "additionalProperties": false, "properties": properties});
     let s = json!({"type": "string"});
-    json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": {"title": "csp-ledger", "version": env!("CARGO_PKG_VERSION"),
             "description": "The event-sourced ledger of CSP channel relationships. Authenticate with `Authorization: Bearer <token or key>`."},
@@ -167,9 +189,9 @@ pub fn build() -> Value {
             "/v1/verifications": {"post": operation("the primary contact opens the verification link", "201",
                 Some(obj(json!({"partner_id": s, "token": s}))), &["400", "403", "404", "409", "422"], command_params.clone())},
             "/v1/commands": {"post": operation("issue a command as the caller", "201",
-                Some(json!({"$ref": "#/components/schemas/Command"})), &["400", "401", "403", "404", "409", "413", "415", "422"], command_params)},
-            "/v1/events": {"get": operation("Server-Sent Events: catch-up then live; id = global position", "200", None, &["400", "401", "403", "503"], feed_params.clone())},
-            "/v1/events/page": {"get": operation("a page of events for batch consumers", "200", None, &["400", "401", "403"], feed_params)},
+                Some(json!({"$ref": "#/components/schemas/Command"})), &["400", "401", "403", "404", "409", "413", "415", "422"], receipt_params)},
+            "/v1/events": {"get": operation("Server-Sent Events: catch-up then live; id = global position; each event carries leaf_index (its leaf in the Merkle tree) and record (base64 of its canonical bytes)", "200", None, &["400", "401", "403", "503"], feed_params.clone())},
+            "/v1/events/page": {"get": operation("a page of events for batch consumers, each with leaf_index and record as in the feed", "200", None, &["400", "401", "403"], feed_params)},
             "/v1/history/{target}": {"get": operation("the events of a party, partnership or stream", "200", None, &["400", "401", "403", "404", "503"], Value::Array(history_params))},
             "/v1/queries/{what}": {"get": operation("a §5 query, as of any instant, explained", "200", None, &["400", "401", "403", "404", "503"], Value::Array(query_params))},
             "/dev-directory/token": {"post": operation("development directory only (serve --dev-directory, loopback): mint a directory token for a tenant and person", "200",
@@ -182,7 +204,11 @@ pub fn build() -> Value {
             "/v1/keys/{id}": {"delete": operation("revoke a key (operator)", "204", None, &["401", "403", "404"],
                 json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]))},
         }
-    })
+    });
+    if let (Some(paths), Value::Object(tree)) = (document["paths"].as_object_mut(), tree_paths) {
+        paths.extend(tree);
+    }
+    document
 }
 
 /// `GET /openapi.json`.

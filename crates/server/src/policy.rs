@@ -152,6 +152,26 @@ pub fn may_follow_feed(principal: &Principal) -> bool {
     )
 }
 
+/// Who may read the verifiable history (SPEC §3.1): the signed checkpoints, the verifier
+/// key, inclusion and consistency proofs and the tiles. **Everyone**, without credentials.
+///
+/// Checkpoints and the verifier key are public by nature: an auditor who holds none of the
+/// ledger's keys must be able to check them, and tooling fetches them unauthenticated. The
+/// proofs and tiles reveal only hashes. A leaf hash lets whoever holds a record's exact
+/// canonical bytes confirm that the record is in the log, and so could confirm a *guessed*
+/// record; but a record's bytes include its event id (a UUIDv7: 32 random bits of its own
+/// below a randomly seeded 42-bit counter), its command, correlation and causation ids
+/// (UUIDs of the client's and the ledger's choosing) and its recorded time to the
+/// nanosecond, so a record cannot be guessed whole: only a reader who was shown the record
+/// (through the feed, history or an export, under the rest of this policy) can confirm it,
+/// which is the point. What the tree does reveal to everyone is the number of records and
+/// how it grows over time, which every checkpoint states anyway. Gating proofs would not
+/// hide more (the public tiles give every leaf hash), and would keep out the auditors and
+/// tools the tree is for.
+pub fn may_read_tree() -> bool {
+    true
+}
+
 /// Whether `principal` may run the log's verification.
 pub fn may_verify(principal: &Principal) -> bool {
     principal.reads_everything()

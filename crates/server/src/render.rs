@@ -38,6 +38,19 @@ pub fn event_json(event: &RecordedEvent) -> Value {
     })
 }
 
+/// [`event_json`] with the event's place in the verifiable history: `leaf_index` (its leaf
+/// in the Merkle tree, `null` when the tree has not reached it) and `record`, the standard
+/// base64 of its canonical bytes (the leaf's bytes, which the hash chain covers too), so that
+/// a reader can check it against a checkpoint without trusting the decoded fields.
+pub fn event_json_in_tree(event: &RecordedEvent, leaf_index: Option<u64>) -> Value {
+    use base64::Engine as _;
+    let mut value = event_json(event);
+    value["leaf_index"] = json!(leaf_index);
+    value["record"] =
+        json!(base64::engine::general_purpose::STANDARD.encode(transparency::record_bytes(event)));
+    value
+}
+
 /// A secret a command created, for a machine reader (shown once; the ledger keeps no copy).
 pub fn secret_json(secret: &handler::IssuedSecret) -> Value {
     match secret {

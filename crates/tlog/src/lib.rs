@@ -99,8 +99,15 @@
 //! 256` ([`tiles_for_size`]). A partial tile of a smaller size is the prefix of the wider
 //! one, so a store keeps one version per tile ([`TileStore`]); [`DirTileStore`] keeps the
 //! files at these paths under its directory (`<dir>/tile/…`, so it can be served as it is),
-//! each written to a temporary name, synced and renamed, and removes narrower partial
-//! versions once a wider one is written.
+//! each written to a temporary name, synced and renamed (or, for
+//! [`DirTileStore::deferred`], renamed at once and synced later, all together), and removes
+//! narrower partial versions once a wider one is written.
+//!
+//! Beside the tiles (not under `tile/`, and not part of C2SP), a store may keep each full
+//! tile's upper nodes ([`UpperNodes`]: the 16, 8, 4 and 2 roots of its levels 4 to 7, 960
+//! bytes, computed free by the appends); [`DirTileStore`] keeps them at `<dir>/nodes/<L>/<N>`
+//! (`<N>` as in tile paths). A proof from a tree reopened from its store then reads them
+//! instead of hashing the tile's 256 hashes again; [`verify_tiles`] checks them too.
 //!
 //! # Checkpoints (C2SP tlog-checkpoint)
 //!
@@ -160,6 +167,6 @@ pub use proof::{
 };
 pub use tile::{
     DirTileStore, MemoryTileStore, TILE_HEIGHT, TILE_WIDTH, Tile, TileId, TilePathError, TileStore,
-    TileStoreError, tile_bytes, tile_from_bytes, tiles_for_size,
+    TileStoreError, UPPER_NODES, UpperNodes, tile_bytes, tile_from_bytes, tiles_for_size,
 };
 pub use tree::{BadTile, TileCheck, TileProblem, TlogError, Tree, TreeConfig, verify_tiles};

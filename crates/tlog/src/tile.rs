@@ -1,11 +1,11 @@
 //! C2SP tlog-tiles of hashes: tile coordinates and paths, and where tiles are kept (the
 //! [`TileStore`] trait, in memory or in a directory).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::hash::{HASH_BYTES, Hash};
 
@@ -206,7 +206,40 @@ pub trait TileStore: Send + Sync {
     /// Stores a version of the tile at `level`, `index`: `hashes` has 1 to 256 hashes (256 is
     /// the full tile). A store may drop narrower versions it holds.
     fn write_tile(&self, level: u8, index: u64, hashes: &[Hash]) -> Result<(), TileStoreError>;
+
+    /// The upper nodes of the full tile at `level`, `index` ([`UpperNodes`]), if the store
+    /// keeps them; `None` (the default): proofs compute them from the tile's hashes.
+    fn read_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+    ) -> Result<Option<UpperNodes>, TileStoreError> {
+        let _ = (level, index);
+        Ok(None)
+    }
+
+    /// Keeps the upper nodes of a full tile, which the tree computed as it appended; the
+    /// default keeps nothing.
+    fn write_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+        nodes: &UpperNodes,
+    ) -> Result<(), TileStoreError> {
+        let _ = (level, index, nodes);
+        Ok(())
+    }
 }
+
+/// Nodes a full tile implies at its levels 4 to 7 (its 16 subtrees of 16 hashes, then 8, 4
+/// and 2), in that order: what an inclusion proof needs inside a tile besides at most 7
+/// hashes it recomputes from the tile's row. Kept beside the tiles, so that a proof from a
+/// tree reopened from its tiles need not hash a tile's 256 hashes again (not part of C2SP:
+/// tooling fetches tiles only).
+pub type UpperNodes = [Hash; UPPER_NODES];
+
+/// Hashes in [`UpperNodes`]: 16 + 8 + 4 + 2.
+pub const UPPER_NODES: usize = 30;
 
 impl<S: TileStore + ?Sized> TileStore for Arc<S> {
     fn read_tile(&self, level: u8, index: u64) -> Result<Option<Tile>, TileStoreError> {
@@ -215,6 +248,23 @@ impl<S: TileStore + ?Sized> TileStore for Arc<S> {
 
     fn write_tile(&self, level: u8, index: u64, hashes: &[Hash]) -> Result<(), TileStoreError> {
         (**self).write_tile(level, index, hashes)
+    }
+
+    fn read_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+    ) -> Result<Option<UpperNodes>, TileStoreError> {
+        (**self).read_upper_nodes(level, index)
+    }
+
+    fn write_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+        nodes: &UpperNodes,
+    ) -> Result<(), TileStoreError> {
+        (**self).write_upper_nodes(level, index, nodes)
     }
 }
 
@@ -226,12 +276,30 @@ impl<S: TileStore + ?Sized> TileStore for &S {
     fn write_tile(&self, level: u8, index: u64, hashes: &[Hash]) -> Result<(), TileStoreError> {
         (**self).write_tile(level, index, hashes)
     }
+
+    fn read_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+    ) -> Result<Option<UpperNodes>, TileStoreError> {
+        (**self).read_upper_nodes(level, index)
+    }
+
+    fn write_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+        nodes: &UpperNodes,
+    ) -> Result<(), TileStoreError> {
+        (**self).write_upper_nodes(level, index, nodes)
+    }
 }
 
 /// Tiles in memory: for tests, benchmarks and trees rebuilt at every start.
 #[derive(Debug, Default)]
 pub struct MemoryTileStore {
     tiles: RwLock<HashMap<(u8, u64), Tile>>,
+    upper: RwLock<HashMap<(u8, u64), Box<UpperNodes>>>,
 }
 
 impl MemoryTileStore {
@@ -289,6 +357,31 @@ impl TileStore for MemoryTileStore {
         }
         Ok(())
     }
+
+    fn read_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+    ) -> Result<Option<UpperNodes>, TileStoreError> {
+        let upper = self
+            .upper
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(upper.get(&(level, index)).map(|nodes| **nodes))
+    }
+
+    fn write_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+        nodes: &UpperNodes,
+    ) -> Result<(), TileStoreError> {
+        self.upper
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert((level, index), Box::new(*nodes));
+        Ok(())
+    }
 }
 
 fn check_width(width: usize, what: impl FnOnce() -> String) -> Result<(), TileStoreError> {
@@ -302,15 +395,85 @@ fn check_width(width: usize, what: impl FnOnce() -> String) -> Result<(), TileSt
 /// `<dir>/tile/0/x001/235.p/17`), so that the directory can be served as it is. Each file is
 /// replaced through [`atomic_file::replace`], so that a reader (or a crash) sees a whole tile
 /// or none.
+///
+/// A store made by [`DirTileStore::deferred`] does not sync each tile as it writes it (a
+/// full tile is completed every 256 records, far too often for two fsyncs each beside a
+/// log that fsyncs its own appends): it remembers the files written, and
+/// [`DirTileStore::sync`] makes them durable, at a clean stop. Tiles written since the last
+/// sync may be lost or empty after a crash: they are derived from the log, and a tree whose
+/// store was not synced at its last stop is rebuilt from it.
 #[derive(Debug)]
 pub struct DirTileStore {
     root: PathBuf,
+    /// Files written and not synced yet; `None`: every write is synced at once.
+    unsynced: Option<Mutex<BTreeSet<PathBuf>>>,
 }
 
 impl DirTileStore {
-    /// A store under `root` (created when tiles are first written).
+    /// A store under `root` (created when tiles are first written), each tile synced as it
+    /// is written.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            unsynced: None,
+        }
+    }
+
+    /// A store under `root` whose writes are synced only by [`DirTileStore::sync`].
+    pub fn deferred(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            unsynced: Some(Mutex::new(BTreeSet::new())),
+        }
+    }
+
+    /// Tile files written and not yet synced (always 0 for a store made by `new`).
+    pub fn unsynced_files(&self) -> usize {
+        self.unsynced.as_ref().map_or(0, |unsynced| {
+            unsynced
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .len()
+        })
+    }
+
+    /// Makes every tile written since the last sync durable (each file, then each
+    /// directory once). Files since replaced by a wider version are skipped.
+    pub fn sync(&self) -> Result<(), TileStoreError> {
+        let Some(unsynced) = &self.unsynced else {
+            return Ok(());
+        };
+        let paths = std::mem::take(
+            &mut *unsynced
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        let io_error = |path: &Path| {
+            let context = format!("syncing {}", path.display());
+            move |source| TileStoreError::Io { context, source }
+        };
+        let mut directories = BTreeSet::new();
+        for path in &paths {
+            match fs::File::open(path) {
+                Ok(file) => file.sync_all().map_err(io_error(path))?,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(io_error(path)(error)),
+            }
+            // The directories up to the root: a new tile may have made its directory.
+            let mut dir = path.parent();
+            while let Some(at) = dir.filter(|at| at.starts_with(&self.root)) {
+                directories.insert(at.to_path_buf());
+                dir = at.parent();
+            }
+        }
+        for dir in &directories {
+            match fs::File::open(dir) {
+                Ok(file) => file.sync_all().map_err(io_error(dir))?,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(io_error(dir)(error)),
+            }
+        }
+        Ok(())
     }
 
     /// The directory the `tile/` tree is under.
@@ -320,6 +483,19 @@ impl DirTileStore {
 
     fn file(&self, id: TileId) -> PathBuf {
         self.root.join(id.path())
+    }
+
+    /// `<dir>/nodes/<L>/<N>`: a full tile's upper nodes, beside (not inside) the `tile/`
+    /// tree that is served as C2SP tiles.
+    fn upper_file(&self, level: u8, index: u64) -> PathBuf {
+        let path = TileId {
+            level,
+            index,
+            width: TILE_WIDTH as u16,
+        }
+        .path();
+        let relative = path.strip_prefix("tile/").unwrap_or(&path);
+        self.root.join("nodes").join(relative)
     }
 
     fn partial_dir(&self, level: u8, index: u64) -> PathBuf {
@@ -385,12 +561,46 @@ impl DirTileStore {
         let io_error = |context: String| move |source| TileStoreError::Io { context, source };
         let dir = path.parent().unwrap_or(&self.root);
         fs::create_dir_all(dir).map_err(io_error(format!("creating {}", dir.display())))?;
-        atomic_file::replace(path, bytes, atomic_file::Access::Public)
-            .map_err(io_error(format!("writing {}", path.display())))
+        let Some(unsynced) = &self.unsynced else {
+            return atomic_file::replace(path, bytes, atomic_file::Access::Public)
+                .map_err(io_error(format!("writing {}", path.display())));
+        };
+        atomic_file::replace_unsynced(path, bytes, atomic_file::Access::Public)
+            .map_err(io_error(format!("writing {}", path.display())))?;
+        unsynced
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(path.to_path_buf());
+        Ok(())
     }
 }
 
 impl TileStore for DirTileStore {
+    fn read_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+    ) -> Result<Option<UpperNodes>, TileStoreError> {
+        let path = self.upper_file(level, index);
+        match self.read_file(&path, UPPER_NODES)? {
+            Some(hashes) => {
+                let mut nodes = [[0u8; HASH_BYTES]; UPPER_NODES];
+                nodes.copy_from_slice(&hashes);
+                Ok(Some(nodes))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn write_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+        nodes: &UpperNodes,
+    ) -> Result<(), TileStoreError> {
+        self.write_file(&self.upper_file(level, index), &tile_bytes(nodes))
+    }
+
     fn read_tile(&self, level: u8, index: u64) -> Result<Option<Tile>, TileStoreError> {
         let full = TileId {
             level,

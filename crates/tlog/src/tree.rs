@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use crate::hash::{CompactRange, EMPTY_ROOT, Hash, leaf_hash, node_hash};
-use crate::tile::{TILE_HEIGHT, TILE_WIDTH, Tile, TileId, TileStore, TileStoreError, tile_bytes};
+use crate::tile::{
+    TILE_HEIGHT, TILE_WIDTH, Tile, TileId, TileStore, TileStoreError, UPPER_NODES, UpperNodes,
+    tile_bytes,
+};
 
 /// Tile levels a tree of up to 2^64 leaves has.
 const TILE_LEVELS: usize = (64 / TILE_HEIGHT) as usize;
@@ -20,7 +23,10 @@ const UNWRITTEN_TILES_MAX: usize = 64;
 const CACHED_SUBLEVEL_MIN: u32 = 4;
 
 /// Nodes cached per full tile: 16 + 8 + 4 + 2.
-const CACHED_NODES: usize = 30;
+const CACHED_NODES: usize = UPPER_NODES;
+
+/// Where each of levels 4 to 7 of a tile starts in its [`UpperNodes`].
+const UPPER_BASE: [usize; 4] = [0, 16, 24, 28];
 
 /// Why the tree could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +126,10 @@ pub struct Tree<S> {
     rows: Vec<Vec<Hash>>,
     /// Full tiles completed by appends and not yet written to the store.
     unwritten: BTreeMap<(u8, u64), Tile>,
+    /// The upper nodes of the rightmost tile of each level, filled as appends complete them.
+    upper: Vec<UpperNodes>,
+    /// The upper nodes of full tiles completed and not yet written to the store.
+    unwritten_upper: BTreeMap<(u8, u64), Box<UpperNodes>>,
     /// The size at which the partial tiles were last written.
     flushed_size: u64,
     cache: Mutex<ProofCache>,
@@ -139,6 +149,8 @@ impl<S: TileStore> Tree<S> {
             range: CompactRange::new(),
             rows: vec![Vec::new(); TILE_LEVELS],
             unwritten: BTreeMap::new(),
+            upper: vec![[[0u8; 32]; UPPER_NODES]; TILE_LEVELS],
+            unwritten_upper: BTreeMap::new(),
             flushed_size: 0,
             cache: Mutex::new(ProofCache {
                 nodes: HashMap::new(),
@@ -254,18 +266,27 @@ impl<S: TileStore> Tree<S> {
             range,
             rows,
             unwritten,
+            upper,
+            unwritten_upper,
             ..
         } = self;
         push_row(rows, unwritten, 0, index, leaf);
         range.push_with(leaf, |level, node_index, hash| {
-            if level % TILE_HEIGHT == 0 {
-                push_row(
-                    rows,
-                    unwritten,
-                    (level / TILE_HEIGHT) as u8,
-                    node_index,
-                    *hash,
-                );
+            let sublevel = level % TILE_HEIGHT;
+            let tile_level = (level / TILE_HEIGHT) as usize;
+            if sublevel == 0 {
+                push_row(rows, unwritten, tile_level as u8, node_index, *hash);
+            } else if sublevel >= CACHED_SUBLEVEL_MIN && tile_level < TILE_LEVELS {
+                // The upper nodes of a tile come free as the appends complete them; the last
+                // is the second node of its level 7, after which the tile's are all known.
+                let per_tile = 1u64 << (TILE_HEIGHT - sublevel);
+                let offset = (node_index % per_tile) as usize;
+                let nodes = &mut upper[tile_level];
+                nodes[UPPER_BASE[(sublevel - CACHED_SUBLEVEL_MIN) as usize] + offset] = *hash;
+                if sublevel == TILE_HEIGHT - 1 && offset == 1 {
+                    unwritten_upper
+                        .insert((tile_level as u8, node_index / per_tile), Box::new(*nodes));
+                }
             }
         });
         self.size += 1;
@@ -299,6 +320,10 @@ impl<S: TileStore> Tree<S> {
         while let Some((&(level, index), tile)) = self.unwritten.first_key_value() {
             self.store.write_tile(level, index, tile)?;
             self.unwritten.remove(&(level, index));
+        }
+        while let Some((&(level, index), nodes)) = self.unwritten_upper.first_key_value() {
+            self.store.write_upper_nodes(level, index, nodes)?;
+            self.unwritten_upper.remove(&(level, index));
         }
         Ok(())
     }
@@ -478,21 +503,35 @@ impl<S: TileStore> Tree<S> {
                 return Ok(nodes[base + position]);
             }
         }
-        let nodes = self.with_row(level, tile, TILE_WIDTH, |row| {
-            let mut nodes = Box::new([[0u8; 32]; CACHED_NODES]);
-            for (slot, chunk) in nodes[..16].iter_mut().zip(row.chunks_exact(16)) {
-                *slot = perfect_hash(chunk);
-            }
-            let (mut from, mut to) = (0usize, 16usize);
-            for width in [8usize, 4, 2] {
-                for i in 0..width {
-                    nodes[to + i] = node_hash(&nodes[from + 2 * i], &nodes[from + 2 * i + 1]);
+        // Kept by the store (or not yet written to it) since the appends computed them; a
+        // store that has none, or cannot read them, leaves them to be computed again.
+        let kept = match self.unwritten_upper.get(&(level, tile)) {
+            Some(nodes) => Some(Box::new(**nodes)),
+            None => self
+                .store
+                .read_upper_nodes(level, tile)
+                .ok()
+                .flatten()
+                .map(Box::new),
+        };
+        let nodes = match kept {
+            Some(nodes) => nodes,
+            None => self.with_row(level, tile, TILE_WIDTH, |row| {
+                let mut nodes = Box::new([[0u8; 32]; CACHED_NODES]);
+                for (slot, chunk) in nodes[..16].iter_mut().zip(row.chunks_exact(16)) {
+                    *slot = perfect_hash(chunk);
                 }
-                from = to;
-                to += width;
-            }
-            nodes
-        })?;
+                let (mut from, mut to) = (0usize, 16usize);
+                for width in [8usize, 4, 2] {
+                    for i in 0..width {
+                        nodes[to + i] = node_hash(&nodes[from + 2 * i], &nodes[from + 2 * i + 1]);
+                    }
+                    from = to;
+                    to += width;
+                }
+                nodes
+            })?,
+        };
         let hash = nodes[base + position];
         let mut cache = self.lock_cache();
         if cache.nodes.len() >= cache.tiles_max {
@@ -613,6 +652,9 @@ pub enum TileProblem {
     Malformed,
     /// Hashes other than those the leaves give.
     Different,
+    /// The upper nodes kept beside the full tile (`nodes/…`) are malformed or other than
+    /// the leaves give (missing ones are computed from the tile, so they are no problem).
+    UpperNodes,
 }
 
 /// Checks the tiles in `store` against `leaves` (the log's records in order, canonical
@@ -680,14 +722,43 @@ impl<S: TileStore> TileStore for CompareStore<'_, S> {
             Ok(Some(stored)) if &stored[..hashes.len()] != hashes => Some(TileProblem::Different),
             Ok(Some(_)) => None,
         };
+        self.note(id, problem, true);
+        Ok(())
+    }
+
+    fn write_upper_nodes(
+        &self,
+        level: u8,
+        index: u64,
+        nodes: &UpperNodes,
+    ) -> Result<(), TileStoreError> {
+        let problem = match self.inner.read_upper_nodes(level, index) {
+            Err(TileStoreError::Malformed(_)) => Some(TileProblem::UpperNodes),
+            Err(error) => return Err(error),
+            Ok(Some(stored)) if &stored != nodes => Some(TileProblem::UpperNodes),
+            Ok(_) => None,
+        };
+        let id = TileId {
+            level,
+            index,
+            width: TILE_WIDTH as u16,
+        };
+        // Counted with their tile: `tiles_checked` counts tiles.
+        self.note(id, problem, false);
+        Ok(())
+    }
+}
+
+impl<S> CompareStore<'_, S> {
+    /// Keeps the first problem found, and counts the tile compared when `tile`.
+    fn note(&self, id: TileId, problem: Option<TileProblem>, tile: bool) {
         let mut checked = self
             .checked
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        checked.0 += 1;
+        checked.0 += u64::from(tile);
         if checked.1.is_none() {
             checked.1 = problem.map(|problem| BadTile { id, problem });
         }
-        Ok(())
     }
 }

@@ -182,3 +182,119 @@ fn a_malformed_tile_file_is_reported_not_trusted() -> Result<(), Box<dyn std::er
     assert_eq!(Tree::open_verified(store, 300, &root)?.root(), root);
     Ok(())
 }
+
+#[test]
+fn a_deferred_store_writes_the_same_tiles_and_syncs_them_when_asked()
+-> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let store = std::sync::Arc::new(DirTileStore::deferred(dir.path()));
+    let mut tree = Tree::new(store.clone());
+    for i in 0..1_000 {
+        tree.append(&record(i));
+        if i % 100 == 0 {
+            tree.flush()?;
+        }
+    }
+    tree.flush()?;
+    assert!(store.unsynced_files() > 0);
+    store.sync()?;
+    assert_eq!(store.unsynced_files(), 0, "every file written was synced");
+    // The same files as a synced store's: one version per tile, no temporary file left.
+    let reopened = Tree::open_verified(DirTileStore::new(dir.path()), 1_000, &tree.root())?;
+    assert_eq!(reopened.root(), tree.root());
+    let check = verify_tiles(&DirTileStore::new(dir.path()), records(1_000))?;
+    assert_eq!(check.first_bad, None);
+    let partials: Vec<_> = std::fs::read_dir(dir.path().join("tile/0/003.p"))?
+        .map(|entry| entry.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(partials, vec![std::ffi::OsString::from("232")]);
+    Ok(())
+}
+
+/// A store that keeps tiles only, so that proofs compute every upper node from the rows.
+struct TilesOnly(MemoryTileStore);
+
+impl TileStore for TilesOnly {
+    fn read_tile(&self, level: u8, index: u64) -> Result<Option<tlog::Tile>, tlog::TileStoreError> {
+        self.0.read_tile(level, index)
+    }
+
+    fn write_tile(
+        &self,
+        level: u8,
+        index: u64,
+        hashes: &[tlog::Hash],
+    ) -> Result<(), tlog::TileStoreError> {
+        self.0.write_tile(level, index, hashes)
+    }
+}
+
+#[test]
+fn proofs_from_the_upper_nodes_kept_beside_the_tiles_are_the_proofs_from_the_rows()
+-> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let size = 70_000u64;
+    let mut kept = Tree::new(DirTileStore::new(dir.path()));
+    let mut rows_only = Tree::new(TilesOnly(MemoryTileStore::new()));
+    for i in 0..size {
+        kept.append(&record(i));
+        rows_only.append(&record(i));
+    }
+    kept.flush()?;
+    rows_only.flush()?;
+    // One file of 30 hashes per full tile, beside the served `tile/` tree.
+    assert_eq!(
+        std::fs::read(dir.path().join("nodes/0/272"))?.len(),
+        30 * 32
+    );
+    assert!(dir.path().join("nodes/1/000").is_file());
+    assert!(
+        !dir.path().join("nodes/0/273").exists(),
+        "a partial tile has none"
+    );
+    // Reopened (an empty proof cache), the proofs read the kept nodes.
+    let reopened = Tree::open_verified(DirTileStore::new(dir.path()), size, &kept.root())?;
+    for index in (0..size)
+        .step_by(97)
+        .chain([255, 256, 65_535, 65_536, size - 1])
+    {
+        for at in [size, 65_537, index + 1]
+            .into_iter()
+            .filter(|at| *at > index)
+        {
+            let proof = reopened.inclusion_proof(index, at)?;
+            assert_eq!(
+                proof,
+                rows_only.inclusion_proof(index, at)?,
+                "leaf {index} of {at}"
+            );
+            assert_eq!(
+                verify_inclusion(
+                    &leaf_hash(&record(index)),
+                    index,
+                    at,
+                    &proof,
+                    &rows_only.root_at(at)?
+                ),
+                Ok(())
+            );
+        }
+    }
+    // `verify_tiles` compares the kept nodes too.
+    let nodes = dir.path().join("nodes/0/100");
+    let mut bytes = std::fs::read(&nodes)?;
+    bytes[3] ^= 1;
+    std::fs::write(&nodes, bytes)?;
+    let check = verify_tiles(&DirTileStore::new(dir.path()), records(size))?;
+    assert_eq!(
+        check.first_bad.map(|bad| (bad.id.path(), bad.problem)),
+        Some(("tile/0/100".to_string(), TileProblem::UpperNodes))
+    );
+    for from in [1, 300, 65_536, 69_999] {
+        assert_eq!(
+            reopened.consistency_proof(from, size)?,
+            rows_only.consistency_proof(from, size)?
+        );
+    }
+    Ok(())
+}

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::Command;
@@ -48,13 +48,26 @@ fn dedicated_endpoint(command: &Command) -> Option<&'static str> {
     }
 }
 
-/// `POST /v1/commands`.
+/// Query parameters of `POST /v1/commands`.
+#[derive(serde::Deserialize, Default)]
+pub struct SubmitParams {
+    /// Wait for a checkpoint that includes the command's events and answer with their
+    /// receipt (the checkpoint and each event's inclusion proof in it).
+    #[serde(default)]
+    receipt: bool,
+}
+
+/// `POST /v1/commands` (`?receipt=true`: with the events' receipt).
 pub async fn submit(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     headers: HeaderMap,
+    params: Result<Query<SubmitParams>, axum::extract::rejection::QueryRejection>,
     JsonBody(command): JsonBody<Command>,
 ) -> ApiResult<Response> {
+    let params = params
+        .map(|Query(params)| params)
+        .map_err(|rejection| Problem::bad_request("invalid-query", rejection.body_text()))?;
     let Some((actor, mut proof)) = caller.acting() else {
         // Auditor and service keys are read-only.
         return Err(Problem::forbidden());
@@ -94,7 +107,33 @@ pub async fn submit(
         })?;
     end_sessions(&state, &outcome).await?;
     tracing::info!(command = name, principal = caller.kind(), stream = %outcome.stream, replayed = outcome.replayed, "command recorded");
-    Ok(recorded_response(name, &outcome))
+    if !params.receipt {
+        return Ok(recorded_response(name, &outcome));
+    }
+    let receipt = receipt(&state, &outcome).await;
+    Ok(recorded_response_with(name, &outcome, Some(receipt)))
+}
+
+/// The receipt of a recorded command's events, or why there is none: the command is
+/// recorded either way, so a missing receipt is not an error of the answer.
+async fn receipt(state: &AppState, outcome: &handler::Outcome) -> serde_json::Value {
+    let Some(tree) = &state.transparency else {
+        return serde_json::json!({"error": "this server keeps no Merkle tree of its log"});
+    };
+    let positions: Vec<u64> = outcome.events.iter().map(|e| e.position.0).collect();
+    match tree
+        .receipt(&positions, state.config.receipt_wait_max)
+        .await
+    {
+        Ok(receipt) => receipt,
+        Err(transparency::ReceiptError::Proof(error)) if !error.is_request_error() => {
+            tracing::error!(%error, "proving a command's events");
+            serde_json::json!({"error": "the proofs failed; ask GET /v1/proofs/inclusion later"})
+        }
+        Err(error) => serde_json::json!({
+            "error": format!("{error}; ask GET /v1/checkpoint and GET /v1/proofs/inclusion later")
+        }),
+    }
 }
 
 /// Ends every session of the users the decision names (a temporary password reset, a
@@ -158,12 +197,25 @@ async fn tenant_global_admin_proof(
 /// The response of a recorded command: `201` (or `200` for a replay), never cached, as it
 /// may carry secrets shown once.
 pub fn recorded_response(name: &str, outcome: &handler::Outcome) -> Response {
+    recorded_response_with(name, outcome, None)
+}
+
+/// [`recorded_response`] with the events' `receipt` in the answer.
+fn recorded_response_with(
+    name: &str,
+    outcome: &handler::Outcome,
+    receipt: Option<serde_json::Value>,
+) -> Response {
+    let mut body = crate::render::outcome_json(name, outcome);
+    if let Some(receipt) = receipt {
+        body["receipt"] = receipt;
+    }
     let status = if outcome.replayed {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    let mut response = (status, Json(crate::render::outcome_json(name, outcome))).into_response();
+    let mut response = (status, Json(body)).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

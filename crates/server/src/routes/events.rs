@@ -72,6 +72,19 @@ fn params(
         .map_err(|rejection| Problem::bad_request("invalid-query", rejection.body_text()))
 }
 
+/// The leaf index of the event at `position`, waiting up to `wait` for the tree's follower,
+/// which reads the log a moment behind the appends (`None`: no tree, or it did not get there).
+async fn leaf_index(
+    tree: Option<&transparency::Transparency>,
+    position: u64,
+    wait: std::time::Duration,
+) -> Option<u64> {
+    match tree {
+        Some(tree) => tree.leaf_index_waiting(position, wait).await,
+        None => None,
+    }
+}
+
 /// What the producer task hands the response stream.
 enum Frame {
     Event {
@@ -120,6 +133,8 @@ pub async fn feed(
     let (close_sender, close) = oneshot::channel::<String>();
     let slow_timeout = state.config.sse_slow_client_timeout;
     let mut subscription = state.store.clone().subscribe_all(from, params.filter());
+    let tree = state.transparency.clone();
+    let leaf_wait = state.config.min_position_wait_max;
     let principal = caller.kind();
     tracing::info!(principal, "event feed opened");
     tokio::spawn(async move {
@@ -140,7 +155,11 @@ pub async fn feed(
                 Some(Ok(SubscriptionItem::Event(event))) => Frame::Event {
                     position: event.position.0,
                     event_type: event.event_type.clone(),
-                    data: crate::render::event_json(&event).to_string(),
+                    data: crate::render::event_json_in_tree(
+                        &event,
+                        leaf_index(tree.as_ref(), event.position.0, leaf_wait).await,
+                    )
+                    .to_string(),
                 },
             };
             match tokio::time::timeout(slow_timeout, frames.send(frame)).await {
@@ -248,7 +267,13 @@ pub async fn page(
         for event in batch.iter() {
             next = event.position.0 + 1;
             if filter.matches(event) {
-                events.push(crate::render::event_json(event));
+                let leaf_index = leaf_index(
+                    state.transparency.as_ref(),
+                    event.position.0,
+                    state.config.min_position_wait_max,
+                )
+                .await;
+                events.push(crate::render::event_json_in_tree(event, leaf_index));
                 if events.len() == limit {
                     break;
                 }

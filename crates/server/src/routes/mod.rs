@@ -8,6 +8,7 @@ mod history;
 mod keys;
 mod queries;
 mod sign_in;
+mod tree;
 
 use std::sync::Arc;
 
@@ -37,6 +38,13 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/v1/verify", get(health::verify))
         .route("/v1/keys", post(keys::issue).get(keys::list))
         .route("/v1/keys/{id}", delete(keys::revoke))
+        .route("/v1/checkpoint", get(tree::checkpoint))
+        .route("/v1/checkpoint/verifier-key", get(tree::verifier_key))
+        .route("/v1/proofs/inclusion", get(tree::inclusion))
+        .route("/v1/proofs/consistency", get(tree::consistency))
+        // The C2SP tlog-tiles paths, at the root as tooling expects them.
+        .route("/checkpoint", get(tree::checkpoint))
+        .route("/tile/{*path}", get(tree::tile))
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
 }
