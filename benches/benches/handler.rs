@@ -16,9 +16,12 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{mean, record_mean, runtime};
 use credentials::{CredentialStore, HashCost};
 use criterion::{Criterion, Throughput, criterion_main};
 use domain::commands::{OrderLine, SubmitOrder};
@@ -37,19 +40,6 @@ use uuid::Uuid;
 const SUBMITTERS: usize = 64;
 /// Bytes of one `OrderSubmitted` record on disk, about: for the raw loop.
 const RECORD_BYTES: usize = 900;
-
-static MEANS: Mutex<Vec<(&'static str, f64)>> = Mutex::new(Vec::new());
-
-fn record_mean(name: &'static str, iterations: u64, elapsed: Duration) {
-    let mut means = MEANS.lock().unwrap_or_else(|p| p.into_inner());
-    means.retain(|(n, _)| *n != name);
-    means.push((name, elapsed.as_secs_f64() / iterations.max(1) as f64));
-}
-
-fn mean(name: &str) -> Option<f64> {
-    let means = MEANS.lock().unwrap_or_else(|p| p.into_inner());
-    means.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
-}
 
 /// The store, hiding that it pipelines: the handler then appends one command at a time.
 struct Serial(Arc<FileStore>);
@@ -182,14 +172,6 @@ fn demo(data: &Path) -> Order {
     }
 }
 
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("tokio: {e}"))
-}
-
 async fn handler_over<S: EventStore + ?Sized>(store: Arc<S>) -> Arc<CommandHandler<S>> {
     let credentials = CredentialStore::in_memory(HashCost::Minimal)
         .unwrap_or_else(|e| panic!("credentials: {e}"));
@@ -241,10 +223,7 @@ fn submit<S: EventStore + ?Sized>(
 
 fn handler_benches(c: &mut Criterion) {
     let runtime = runtime();
-    let dir = tempfile::Builder::new()
-        .prefix("handler-bench-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let dir = common::temp_dir("handler-bench-");
     let data = dir.path().join("data");
     let order = demo(&data);
     let store =

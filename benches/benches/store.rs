@@ -11,17 +11,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{PAYLOAD_BYTES, event, mean, record_mean, runtime, stream};
 use criterion::{Criterion, Throughput, criterion_main};
 use filelog::{FileStore, FileStoreConfig};
-use store::{Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, StreamName};
+use store::{Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom};
 use tokio::runtime::Runtime;
-use uuid::Uuid;
 
-/// Payload bytes of every benchmark event.
-const PAYLOAD_BYTES: usize = 200;
 /// Bytes of one such event on disk (frame, header fields, names and payload), for the raw
 /// loops; checked against the real log at start.
 const RECORD_BYTES: usize = 40 + 101 + 12 + 11 + 8 + PAYLOAD_BYTES;
@@ -33,55 +33,6 @@ const WRITERS: usize = 64;
 const READ_EVENTS: u64 = 1_000_000;
 /// Events per `read_all` call: a large subscriber page.
 const READ_PAGE_EVENTS: usize = 10_000;
-
-/// Per-iteration means measured so far, by benchmark, for the ratios.
-static MEANS: Mutex<Vec<(&'static str, f64)>> = Mutex::new(Vec::new());
-
-fn record_mean(name: &'static str, iterations: u64, elapsed: Duration) {
-    let mut means = MEANS.lock().unwrap_or_else(|p| p.into_inner());
-    // Keep the latest call's mean: criterion's last calls are its measured samples.
-    means.retain(|(n, _)| *n != name);
-    means.push((name, elapsed.as_secs_f64() / iterations.max(1) as f64));
-}
-
-fn mean(name: &str) -> Option<f64> {
-    let means = MEANS.lock().unwrap_or_else(|p| p.into_inner());
-    means.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
-}
-
-fn event(n: u64) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::now_v7(),
-        event_type: "BenchHappened".into(),
-        schema_version: 1,
-        recorded_at: chrono::Utc::now(),
-        actor: "bench-op".into(),
-        command_id: Uuid::now_v7(),
-        correlation_id: Uuid::now_v7(),
-        causation_id: Uuid::now_v7(),
-        payload: (0..PAYLOAD_BYTES).map(|i| (i as u64 ^ n) as u8).collect(),
-    }
-}
-
-fn stream(n: u64) -> StreamName {
-    StreamName::new(format!("partner-{:03}", n % 1000)).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("tokio: {e}"))
-}
-
-/// A temporary directory on the same disk as the build (not a tmpfs).
-fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("store-bench-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .unwrap_or_else(|e| panic!("temp dir: {e}"))
-}
 
 fn open(dir: &Path) -> Arc<FileStore> {
     FileStore::open(dir, FileStoreConfig::default()).unwrap_or_else(|e| panic!("open: {e}"))
@@ -118,7 +69,7 @@ fn store_benches(c: &mut Criterion) {
     // One writer, one event per append, vs a write + fdatasync loop of the same bytes.
     group.throughput(Throughput::Elements(1));
     {
-        let dir = temp_dir();
+        let dir = common::temp_dir("store-bench-");
         let file = raw_file(dir.path());
         let record = vec![0x5a_u8; RECORD_BYTES];
         let mut offset = 0u64;
@@ -138,7 +89,7 @@ fn store_benches(c: &mut Criterion) {
         });
     }
     {
-        let dir = temp_dir();
+        let dir = common::temp_dir("store-bench-");
         let store = open(dir.path());
         let mut n = 0u64;
         group.bench_function("append_single", |b| {
@@ -178,7 +129,7 @@ fn store_benches(c: &mut Criterion) {
 
     // 64 concurrent writers, one event per append: group commit.
     {
-        let dir = temp_dir();
+        let dir = common::temp_dir("store-bench-");
         let store = open(dir.path());
         group.bench_function("append_group_commit", |b| {
             b.iter_custom(|iterations| {
@@ -223,7 +174,7 @@ fn store_benches(c: &mut Criterion) {
     // Batches of 1,000 events vs sequential write + fdatasync of the same bytes.
     group.throughput(Throughput::Elements(BATCH_EVENTS as u64));
     {
-        let dir = temp_dir();
+        let dir = common::temp_dir("store-bench-");
         let file = raw_file(dir.path());
         let bytes = vec![0x5a_u8; RECORD_BYTES * BATCH_EVENTS];
         let mut offset = 0u64;
@@ -243,7 +194,7 @@ fn store_benches(c: &mut Criterion) {
         });
     }
     {
-        let dir = temp_dir();
+        let dir = common::temp_dir("store-bench-");
         let store = open(dir.path());
         let mut n = 0u64;
         group.bench_function("append_batch", |b| {
@@ -276,7 +227,7 @@ fn store_benches(c: &mut Criterion) {
     }
 
     // Reading and opening a store of 1,000,000 events.
-    let dir = temp_dir();
+    let dir = common::temp_dir("store-bench-");
     let events = if std::env::var_os("CSP_LEDGER_BENCH_LONG").is_some() {
         10 * READ_EVENTS
     } else {

@@ -11,57 +11,19 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{event, mean, record_mean, stream};
 use criterion::{Criterion, Throughput, criterion_main};
 use filelog::{FileStore, FileStoreConfig};
-use store::{EventStore, ExpectedRevision, NewEvent, StreamName};
+use store::{EventStore, ExpectedRevision, NewEvent};
 use transparency::{KeySource, Transparency, TransparencyConfig};
-use uuid::Uuid;
 
-/// Payload bytes of every benchmark event (as in the store benchmark).
-const PAYLOAD_BYTES: usize = 200;
 /// Events per append.
 const BATCH_EVENTS: usize = 1_000;
-
-static MEANS: Mutex<Vec<(&'static str, f64)>> = Mutex::new(Vec::new());
-
-fn record_mean(name: &'static str, iterations: u64, elapsed: Duration) {
-    let mut means = MEANS.lock().unwrap_or_else(|p| p.into_inner());
-    means.retain(|(n, _)| *n != name);
-    means.push((name, elapsed.as_secs_f64() / iterations.max(1) as f64));
-}
-
-fn mean(name: &str) -> Option<f64> {
-    let means = MEANS.lock().unwrap_or_else(|p| p.into_inner());
-    means.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
-}
-
-fn event(n: u64) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::now_v7(),
-        event_type: "BenchHappened".into(),
-        schema_version: 1,
-        recorded_at: chrono::Utc::now(),
-        actor: "bench-op".into(),
-        command_id: Uuid::now_v7(),
-        correlation_id: Uuid::now_v7(),
-        causation_id: Uuid::now_v7(),
-        payload: (0..PAYLOAD_BYTES).map(|i| (i as u64 ^ n) as u8).collect(),
-    }
-}
-
-fn stream(n: u64) -> StreamName {
-    StreamName::new(format!("partner-{:03}", n % 1000)).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("tlog-follower-bench-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .unwrap_or_else(|e| panic!("temp dir: {e}"))
-}
 
 fn follower(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -74,7 +36,7 @@ fn follower(c: &mut Criterion) {
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(10));
     for with_tree in [false, true] {
-        let dir = temp_dir();
+        let dir = common::temp_dir("tlog-follower-bench-");
         let store = FileStore::open(dir.path(), FileStoreConfig::default())
             .unwrap_or_else(|e| panic!("open: {e}"));
         let tree = with_tree.then(|| {
@@ -159,8 +121,8 @@ const PAIRED_BATCHES: u64 = 200;
 /// that what else the machine does (fsync latency, other builds) weighs on both alike; the
 /// medians of the rounds are compared.
 fn paired(runtime: &tokio::runtime::Runtime) {
-    let plain_dir = temp_dir();
-    let tree_dir = temp_dir();
+    let plain_dir = common::temp_dir("tlog-follower-bench-");
+    let tree_dir = common::temp_dir("tlog-follower-bench-");
     let open = |dir: &std::path::Path| {
         FileStore::open(dir, FileStoreConfig::default()).unwrap_or_else(|e| panic!("open: {e}"))
     };
