@@ -241,3 +241,23 @@ fn apply_decides_lines_in_order_with_many_in_flight() {
         serde_json::json!({"recorded": 270, "refused": 30, "replayed": 0})
     );
 }
+
+/// A temporary password change carries no password, so `apply` cannot record it: the log
+/// would say the password changed while the credential store still holds the temporary one.
+#[test]
+fn apply_refuses_a_password_change_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("commands.jsonl");
+    let change = r#"{"command_id":"0195a000-0000-7000-8000-000000000009","actor":{"kind":"user","user_id":"0195a000-0000-7000-8000-0000000000aa"},"command":{"type":"change_temporary_password","partner_id":"0195a000-0000-7000-8000-0000000000bb"}}"#;
+    std::fs::write(&file, format!("{change}\n")).unwrap();
+    let data = dir.path().join("data");
+    let applied = ledger(&data, &["--json", "apply", file.to_str().unwrap()]);
+    assert!(!applied.status.success());
+    let lines: Vec<Value> = stdout(&applied)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["status"], "refused", "{lines:?}");
+    assert_eq!(lines[0]["rule"], "password-change-needs-sign-in");
+    assert_eq!(stdout(&ledger(&data, &["export"])).lines().count(), 0);
+}

@@ -258,6 +258,13 @@ pub enum Rejection {
     /// The email is already a user's sign-in.
     #[error("email {0} is already taken")]
     EmailTaken(Email),
+    /// A temporary password is changed only where the new password reaches the credential
+    /// store with it (sign-in's change-password step): recorded anywhere else, the change
+    /// would disagree with the credentials, and the user would be locked out.
+    #[error(
+        "a temporary password is changed by its user at sign-in (POST /v1/auth/change-password), which stores the new password; it cannot be recorded without one"
+    )]
+    PasswordChangeNeedsSignIn,
     /// Another partner already linked this MPN ID.
     #[error("partner number {0} is already linked to another partner")]
     PartnerNumberTaken(PartnerNumber),
@@ -483,6 +490,7 @@ impl Rejection {
             Rejection::TenantMismatch { .. } => "tenant-mismatch",
             Rejection::TenantAlreadyPartner(_) => "tenant-already-partner",
             Rejection::EmailTaken(_) => "email-taken",
+            Rejection::PasswordChangeNeedsSignIn => "password-change-needs-sign-in",
             Rejection::PartnerNumberTaken(_) => "partner-number-taken",
             Rejection::EnrollmentStatus { .. } => "enrollment-status",
             Rejection::PrimaryContactAlreadyVerified => "primary-contact-already-verified",
@@ -555,7 +563,8 @@ impl Rejection {
             | Rejection::GlobalAdminRequired
             | Rejection::GlobalAdminGrantRequiresGlobalAdmin
             | Rejection::TokenMismatch
-            | Rejection::TenantMismatch { .. } => Forbidden,
+            | Rejection::TenantMismatch { .. }
+            | Rejection::PasswordChangeNeedsSignIn => Forbidden,
             Rejection::TenantAlreadyPartner(_)
             | Rejection::EmailTaken(_)
             | Rejection::PartnerNumberTaken(_)

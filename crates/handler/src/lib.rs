@@ -496,6 +496,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
 
     /// Decides and records a command.
     pub async fn handle(&self, request: CommandRequest) -> Result<Outcome, HandleError> {
+        refuse_password_change(&request)?;
         self.handle_with(request, None).await
     }
 
@@ -555,6 +556,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         &self,
         request: CommandRequest,
     ) -> Result<impl Future<Output = Result<Outcome, HandleError>> + '_, HandleError> {
+        refuse_password_change(&request)?;
         self.queue_with(request, None).await
     }
 
@@ -1100,4 +1102,13 @@ async fn run_blocking<T: Send + 'static>(
 /// Waits until an in-flight command's append is settled (its sender dropped).
 async fn wait_settled(mut settled: watch::Receiver<()>) {
     while settled.changed().await.is_ok() {}
+}
+
+/// The password change is recorded only by [`CommandHandler::change_temporary_password`],
+/// which stores the new password first: the log and the credential store never disagree.
+fn refuse_password_change(request: &CommandRequest) -> Result<(), HandleError> {
+    match request.command {
+        Command::ChangeTemporaryPassword(_) => Err(Rejection::PasswordChangeNeedsSignIn.into()),
+        _ => Ok(()),
+    }
 }
