@@ -224,6 +224,15 @@ impl Partner {
             .count()
     }
 
+    /// Whether a global admin other than `user` could act for the partner now: active, and
+    /// signed in with a password of its own (one still holding a temporary password may never
+    /// sign in). The last such admin keeps its role.
+    pub fn has_another_ready_global_admin(&self, user: UserId) -> bool {
+        self.users.values().any(|other| {
+            other.id != user && other.is_active_global_admin() && !other.temporary_password_pending
+        })
+    }
+
     /// Its enrollment is open to changes (pending or rejected).
     fn enrollment_open(&self) -> Result<(), Rejection> {
         match self.status {
@@ -977,7 +986,7 @@ pub(crate) fn change_roles(
     guard_sales_agent(partner, &roles)?;
     if target.roles.is_global_admin()
         && !roles.is_global_admin()
-        && partner.active_global_admins() <= 1
+        && !partner.has_another_ready_global_admin(target.id)
     {
         return Err(Rejection::LastGlobalAdmin);
     }
@@ -1008,7 +1017,7 @@ pub(crate) fn remove_user(
     )?;
     let target = target_user(partner, command.user_id)?;
     guard_global_admin(actor, Some(&target.roles), None)?;
-    if target.roles.is_global_admin() && partner.active_global_admins() <= 1 {
+    if target.roles.is_global_admin() && !partner.has_another_ready_global_admin(target.id) {
         return Err(Rejection::LastGlobalAdmin);
     }
     Ok(decision(

@@ -389,8 +389,11 @@ pub enum Rejection {
         /// The program needed.
         program: Program,
     },
-    /// The change would leave the partner without an active global admin.
-    #[error("a partner must keep at least one active global admin")]
+    /// The change would leave the partner without an active global admin who has signed in
+    /// (one still holding a temporary password may never do so).
+    #[error(
+        "a partner must keep at least one active global admin who has signed in with a password of its own"
+    )]
     LastGlobalAdmin,
     /// Sales agent is only for indirect providers.
     #[error("the sales agent role exists only for indirect providers")]

@@ -784,6 +784,42 @@ fn a_partner_keeps_at_least_one_global_admin() {
     );
 }
 
+/// A global admin who still holds its temporary password has never signed in and may never
+/// do so: it does not count as the partner's remaining global admin.
+#[test]
+fn a_global_admin_with_a_temporary_password_does_not_keep_the_partner_administered() {
+    let mut w = World::new();
+    let reseller = w.reseller("Contoso", "US");
+    let pending = w.user_pending(&reseller, None, Some(GlobalAdmin));
+    let demote_self = ChangeUserRoles {
+        partner_id: reseller.id,
+        user_id: reseller.admin,
+        agent_role: Some(AdminAgent),
+        admin_role: None,
+    };
+    w.refused(
+        user(reseller.admin),
+        demote_self.clone(),
+        "last-global-admin",
+    );
+    w.refused(
+        user(reseller.admin),
+        RemoveUser {
+            partner_id: reseller.id,
+            user_id: reseller.admin,
+        },
+        "last-global-admin",
+    );
+    // Once the other admin has signed in with a password of its own, it counts.
+    w.as_user(
+        pending,
+        ChangeTemporaryPassword {
+            partner_id: reseller.id,
+        },
+    );
+    w.as_user(reseller.admin, demote_self);
+}
+
 #[test]
 fn only_a_global_admin_grants_or_revokes_global_admin() {
     let mut w = World::new();
