@@ -81,6 +81,17 @@ pub struct ServeArgs {
     #[cfg(feature = "kurrentdb")]
     #[arg(long, env = "CSP_LEDGER_STORE")]
     pub store: Option<String>,
+    /// With --store: a prefix put before every stream name in KurrentDB, so that the ledger
+    /// keeps to its own namespace of a shared database and ignores the rest of `$all`.
+    #[cfg(feature = "kurrentdb")]
+    #[arg(long, env = "CSP_LEDGER_STORE_NAMESPACE", default_value = "")]
+    pub store_namespace: String,
+    /// With --store: the writer lease's TTL. One `serve` at a time writes to a namespace;
+    /// the others serve reads as replicas and take over when the writer's heartbeats stop
+    /// for this long (see the kurrentdb crate's `lease` docs).
+    #[cfg(feature = "kurrentdb")]
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub writer_lease_ttl_ms: u64,
     /// Also serve the KurrentDB client protocol (gRPC over TLS) on this address, so that
     /// KurrentDB's official clients can read and follow the ledger. Basic authentication:
     /// any user name with an auditor or service key as password reads; user `admin` with the
@@ -155,9 +166,22 @@ impl Backend {
     fn open(data: &DataDir, args: &ServeArgs) -> anyhow::Result<Self> {
         #[cfg(feature = "kurrentdb")]
         if let Some(url) = &args.store {
+            let holder = format!(
+                "{}/pid-{}/{}",
+                hostname(),
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            );
+            let config = kurrentdb::KurrentStoreConfig {
+                namespace: args.store_namespace.clone(),
+                lease: Some(kurrentdb::LeaseConfig {
+                    holder,
+                    ttl: std::time::Duration::from_millis(args.writer_lease_ttl_ms),
+                }),
+                ..kurrentdb::KurrentStoreConfig::default()
+            };
             let store =
-                kurrentdb::KurrentStore::connect(url, kurrentdb::KurrentStoreConfig::default())
-                    .context("connecting to KurrentDB")?;
+                kurrentdb::KurrentStore::connect(url, config).context("connecting to KurrentDB")?;
             return Ok(Self::Kurrent(store));
         }
         let _ = args;
@@ -171,6 +195,16 @@ impl Backend {
             Self::Kurrent(store) => store.clone(),
         }
     }
+}
+
+/// This machine's name, for the writer lease's holder.
+#[cfg(feature = "kurrentdb")]
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// Starts the KurrentDB protocol door when asked for; it stops when `stop` turns true.
@@ -432,6 +466,22 @@ pub async fn run(data: &DataDir, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let stop_signal = StopSignal::listen()?;
     let operator_key = operator_key(args)?;
     let backend = Backend::open(data, args)?;
+    // On KurrentDB: the writer lease first, so that a lone process writes from the start.
+    #[cfg(feature = "kurrentdb")]
+    if let Backend::Kurrent(store) = &backend {
+        match store.try_take_lease().await {
+            Ok(kurrentdb::LeaseRole::Writer { epoch }) => {
+                tracing::info!(epoch, "this process writes (it holds the writer lease)")
+            }
+            Ok(kurrentdb::LeaseRole::Replica { holder }) => tracing::info!(
+                holder = holder.as_deref().unwrap_or("nobody"),
+                "this process is a read replica until the writer lease is free"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "could not take the writer lease yet; trying again")
+            }
+        }
+    }
     let dyn_store: Arc<dyn EventStore> = backend.store();
     let handler: Arc<Handler> = Arc::new(data.open_handler_over(dyn_store).await?);
     let store: Arc<dyn EventStore> = handler.store().clone();
@@ -455,6 +505,13 @@ pub async fn run(data: &DataDir, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let (stop_sender, stop_receiver) = watch::channel(false);
     #[cfg(feature = "kurrentdb")]
     let protocol_stop = stop_receiver.clone();
+    #[cfg(feature = "kurrentdb")]
+    let lease = match &backend {
+        Backend::Kurrent(store) => {
+            Some(tokio::spawn(store.clone().run_lease(stop_receiver.clone())))
+        }
+        Backend::Embedded(_) => None,
+    };
     if args.dev_directory && !args.listen.ip().is_loopback() {
         bail!(
             "--dev-directory mints tokens for anyone who asks: it is refused on {} (listen on a loopback address, or trust a real directory with --oidc-issuer)",
@@ -503,6 +560,11 @@ pub async fn run(data: &DataDir, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     #[cfg(feature = "kurrentdb")]
     if let Some(protocol) = protocol {
         let _ = protocol.await;
+    }
+    // Released after the last request: the next writer may take over at once.
+    #[cfg(feature = "kurrentdb")]
+    if let Some(lease) = lease {
+        let _ = lease.await;
     }
     crate::verifiable::stop(&tree).await;
     let checkpoint = runner.handle();

@@ -15,7 +15,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use eventstore::{
     Client, ClientSettings, EventData, ReadAllOptions, ReadStreamOptions, StreamPosition,
@@ -28,14 +28,17 @@ use store::{
     Subscription, SubscriptionItem, VerifyReport, monotonic_recorded_at, plan_append,
     validate_batch,
 };
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::envelope::{self, EnvelopeMetadata};
+use crate::lease::{self, LeaseRecord, LeaseRole, Takes};
 
 /// Events read per request when paging through `$all` or a stream.
 const READ_PAGE_EVENTS: usize = 512;
 /// Items a subscription buffers ahead of its consumer; the reader waits beyond that.
 const SUBSCRIPTION_BUFFER_ITEMS: usize = 256;
+/// Events read per page when looking backwards for a stream's last event that counts.
+const STREAM_PAGE_BACKWARDS: usize = 16;
 /// How often an `Any`/`StreamExists` append is planned again after losing a race.
 const APPEND_REPLANS_MAX: u32 = 8;
 
@@ -79,6 +82,41 @@ pub struct KurrentStoreConfig {
     pub namespace: String,
     /// Retries of cluster errors.
     pub retry: RetryPolicy,
+    /// The writer lease ([`crate::lease`]): with one, this process appends only while it
+    /// holds the lease and follows as a read replica otherwise. Without one it appends
+    /// unfenced, which is right only when no other process ever writes the namespace.
+    pub lease: Option<LeaseConfig>,
+}
+
+/// How this process takes part in the writer lease.
+#[derive(Clone, Debug)]
+pub struct LeaseConfig {
+    /// This process's name in the lease (shown to replicas and operators); unique per process.
+    pub holder: String,
+    /// How long this process may go without a heartbeat before another may take over; it
+    /// renews every quarter of it.
+    pub ttl: Duration,
+}
+
+/// This process's part in the lease.
+#[derive(Debug, Default)]
+struct LeaseState {
+    held: Option<Held>,
+    /// The holder last seen in the lease stream (another process, or nobody).
+    holder_seen: Option<String>,
+    /// What a would-be taker watches: the lease and heartbeat streams' last revisions, and
+    /// since when (on this process's clock) neither moved.
+    watched: Option<((u64, Option<u64>), Instant)>,
+}
+
+/// The lease as held by this process.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    epoch: u64,
+    /// The revision of this process's take in the lease stream.
+    take_revision: u64,
+    /// The last instant at which this process may still append.
+    valid_until: Instant,
 }
 
 /// The store interface on KurrentDB.
@@ -88,6 +126,9 @@ pub struct KurrentStore {
     /// Serializes this process's appends, so that reading the last chain value and appending
     /// after it is one step (see the crate docs on the hash chain).
     append_lock: Mutex<()>,
+    /// The lease's takes seen so far (for [`Takes::is_void`]).
+    takes: std::sync::Mutex<Takes>,
+    lease: std::sync::Mutex<LeaseState>,
 }
 
 impl KurrentStore {
@@ -112,6 +153,8 @@ impl KurrentStore {
             client,
             config,
             append_lock: Mutex::new(()),
+            takes: std::sync::Mutex::new(Takes::default()),
+            lease: std::sync::Mutex::new(LeaseState::default()),
         }))
     }
 
@@ -141,7 +184,8 @@ impl KurrentStore {
         }
     }
 
-    /// Reads up to `limit` events of a stream (by its stored name).
+    /// Reads up to `limit` ledger events of a stream (by its stored name), void ones left out
+    /// (so fewer may come back).
     async fn read_stream_raw(
         &self,
         stored: &str,
@@ -149,6 +193,25 @@ impl KurrentStore {
         backwards: bool,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let read = self.read_stream_kdb(stored, from, backwards, limit).await?;
+        self.refresh_takes().await?;
+        let mut out = Vec::with_capacity(read.len());
+        for resolved in read {
+            if let Some(event) = self.visible(resolved)? {
+                out.push(event);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads up to `limit` events of a stream as KurrentDB has them.
+    async fn read_stream_kdb(
+        &self,
+        stored: &str,
+        from: StreamPosition<u64>,
+        backwards: bool,
+        limit: usize,
+    ) -> Result<Vec<eventstore::ResolvedEvent>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -174,10 +237,7 @@ impl KurrentStore {
                 }
             }
         })
-        .await?
-        .into_iter()
-        .filter_map(|resolved| self.decode(resolved).transpose())
-        .collect()
+        .await
     }
 
     /// One page of `$all`, undecoded.
@@ -224,6 +284,8 @@ impl KurrentStore {
                 .await?;
             let page_len = page.len();
             let mut advanced = false;
+            // Every take before an event of the page is in the lease stream by now.
+            self.refresh_takes().await?;
             for resolved in page {
                 let Some(recorded) = resolved.event.as_ref() else {
                     continue;
@@ -236,7 +298,7 @@ impl KurrentStore {
                 }
                 last_seen = Some(position);
                 advanced = true;
-                if let Some(event) = self.decode(resolved)?
+                if let Some(event) = self.visible(resolved)?
                     && keep(&event)
                 {
                     out.push(event);
@@ -262,19 +324,45 @@ impl KurrentStore {
             .pop())
     }
 
-    /// Turns a KurrentDB event into a ledger event; `None` for events that are not the
-    /// ledger's to see (system streams, other namespaces).
-    fn decode(
+    /// Turns a KurrentDB event into a ledger event, `None` for what is not the ledger's to see
+    /// (system streams, other namespaces, the lease's streams) and for void events (see
+    /// [`crate::lease`]). The takes before it must be known ([`Self::refresh_takes`] or
+    /// [`Self::note_take`]).
+    fn visible(
         &self,
         resolved: eventstore::ResolvedEvent,
     ) -> Result<Option<RecordedEvent>, StoreError> {
+        let Some((event, epoch)) = self.decode(resolved)? else {
+            return Ok(None);
+        };
+        if self.takes().is_void(epoch, event.position.0) {
+            tracing::warn!(
+                position = event.position.0,
+                stream = %event.stream,
+                epoch,
+                "void event passed over: appended under writer-lease epoch {epoch} after a newer writer took the lease"
+            );
+            return Ok(None);
+        }
+        Ok(Some(event))
+    }
+
+    /// A KurrentDB event as a ledger event with the lease epoch it was written under; `None`
+    /// for what is not the ledger's to see.
+    fn decode(
+        &self,
+        resolved: eventstore::ResolvedEvent,
+    ) -> Result<Option<(RecordedEvent, u64)>, StoreError> {
         let Some(recorded) = resolved.event else {
             return Ok(None);
         };
         let Some(name) = recorded.stream_id.strip_prefix(&self.config.namespace) else {
             return Ok(None);
         };
-        if recorded.stream_id.starts_with('$') || recorded.event_type.starts_with('$') {
+        if recorded.stream_id.starts_with('$')
+            || recorded.event_type.starts_with('$')
+            || lease::is_lease_stream(name)
+        {
             return Ok(None);
         }
         let position = recorded.position.commit;
@@ -301,20 +389,94 @@ impl KurrentStore {
                     recorded.id, recorded.stream_id
                 ))
             })?;
-        Ok(Some(RecordedEvent {
-            event_id: recorded.id,
-            stream,
-            revision: recorded.revision,
-            position: Position(position),
-            event_type: recorded.event_type,
-            schema_version: metadata.schema_version,
-            recorded_at: metadata.recorded_at,
-            actor: metadata.actor,
-            command_id: metadata.command_id,
-            correlation_id: metadata.correlation_id,
-            causation_id: metadata.causation_id,
-            payload: recorded.data.to_vec(),
-        }))
+        let epoch = metadata.lease_epoch.unwrap_or(0);
+        Ok(Some((
+            RecordedEvent {
+                event_id: recorded.id,
+                stream,
+                revision: recorded.revision,
+                position: Position(position),
+                event_type: recorded.event_type,
+                schema_version: metadata.schema_version,
+                recorded_at: metadata.recorded_at,
+                actor: metadata.actor,
+                command_id: metadata.command_id,
+                correlation_id: metadata.correlation_id,
+                causation_id: metadata.causation_id,
+                payload: recorded.data.to_vec(),
+            },
+            epoch,
+        )))
+    }
+
+    fn takes(&self) -> std::sync::MutexGuard<'_, Takes> {
+        // Updates are single calls on a plain vector; a poisoned lock still holds one.
+        self.takes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lease_state(&self) -> std::sync::MutexGuard<'_, LeaseState> {
+        self.lease
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lease_stream(&self) -> String {
+        format!("{}{}", self.config.namespace, lease::LEASE_STREAM)
+    }
+
+    fn heartbeat_stream(&self) -> String {
+        format!("{}{}", self.config.namespace, lease::HEARTBEAT_STREAM)
+    }
+
+    /// Notes a take seen inline in `$all` (a subscription, a forward scan).
+    fn note_take(&self, resolved: &eventstore::ResolvedEvent) {
+        if let Some(recorded) = resolved.event.as_ref()
+            && recorded.stream_id == self.lease_stream()
+            && recorded.event_type == lease::TAKEN
+            && let Ok(record) = LeaseRecord::from_bytes(&recorded.data)
+        {
+            let mut takes = self.takes();
+            takes.add(recorded.position.commit, record.epoch);
+            takes.read_to(recorded.revision);
+        }
+    }
+
+    /// Reads the lease stream's takes not seen yet.
+    async fn refresh_takes(&self) -> Result<(), StoreError> {
+        let stream = self.lease_stream();
+        loop {
+            let next = self.takes().next_revision();
+            let page = self
+                .read_stream_kdb(
+                    &stream,
+                    StreamPosition::Position(next),
+                    false,
+                    READ_PAGE_EVENTS,
+                )
+                .await?;
+            let page_len = page.len();
+            for resolved in &page {
+                if let Some(recorded) = resolved.event.as_ref() {
+                    if recorded.event_type == lease::TAKEN {
+                        let record = LeaseRecord::from_bytes(&recorded.data).map_err(|reason| {
+                            StoreError::Corrupt(Damage {
+                                position: Some(recorded.position.commit),
+                                file: None,
+                                offset: None,
+                                reason,
+                            })
+                        })?;
+                        self.takes().add(recorded.position.commit, record.epoch);
+                    }
+                    self.takes().read_to(recorded.revision);
+                }
+            }
+            if page_len < READ_PAGE_EVENTS {
+                return Ok(());
+            }
+        }
     }
 
     /// The chain value stored in an event's metadata (read again, since [`RecordedEvent`]
@@ -345,14 +507,20 @@ impl KurrentStore {
         events: &[NewEvent],
     ) -> Result<AppendResult, StoreError> {
         let stored = self.stored_name(stream);
-        let placed = self
-            .read_stream_raw(
+        let mut placed = Vec::with_capacity(events.len());
+        for resolved in self
+            .read_stream_kdb(
                 &stored,
                 StreamPosition::Position(first),
                 false,
                 events.len(),
             )
-            .await?;
+            .await?
+        {
+            if let Some((event, _)) = self.decode(resolved)? {
+                placed.push(event);
+            }
+        }
         let ids_match = placed.len() == events.len()
             && placed
                 .iter()
@@ -397,8 +565,18 @@ impl KurrentStore {
         stream: &StreamName,
         expected: ExpectedRevision,
         events: &[NewEvent],
+        epoch: Option<u64>,
     ) -> Result<Option<AppendResult>, StoreError> {
+        // The ledger plans on the stream's last event that counts; KurrentDB wants the
+        // revision of its last event, void ones included (they differ only after a stale
+        // writer's append, see `crate::lease`).
         let current = self.stream_revision(stream).await?;
+        let stored_current = self
+            .read_stream_kdb(&self.stored_name(stream), StreamPosition::End, true, 1)
+            .await?
+            .first()
+            .and_then(|resolved| resolved.event.as_ref())
+            .map(|recorded| recorded.revision);
         let count = events.len() as u64;
         let next = current.map_or(0, |revision| revision + 1);
         // Where a retry of this very append would have put its events.
@@ -423,7 +601,7 @@ impl KurrentStore {
                     .await
                     .map(Some);
             }
-            AppendPlan::Append { first_revision } => first_revision,
+            AppendPlan::Append { .. } => stored_current.map_or(0, |revision| revision + 1),
         };
 
         // Chain and recorded-at continue from the last event of the whole log.
@@ -445,14 +623,15 @@ impl KurrentStore {
                 recorded_at,
             );
             chain = envelope::chain_after(&chain, &recorded);
-            let metadata = EnvelopeMetadata::of(&recorded, Some(&chain));
+            let mut metadata = EnvelopeMetadata::of(&recorded, Some(&chain));
+            metadata.lease_epoch = epoch;
             data.push(
                 EventData::binary(&event.event_type, event.payload.clone().into())
                     .id(event.event_id)
                     .metadata(metadata.to_bytes().into()),
             );
         }
-        let exact = match current {
+        let exact = match stored_current {
             Some(revision) => eventstore::ExpectedRevision::Exact(revision),
             None => eventstore::ExpectedRevision::NoStream,
         };
@@ -467,13 +646,27 @@ impl KurrentStore {
                 let options = &options;
                 async move {
                     match self.client.append_to_stream(stored, options, data).await {
-                        Ok(_) => Ok(true),
-                        Err(eventstore::Error::WrongExpectedVersion { .. }) => Ok(false),
+                        Ok(_) => Ok(Ok(true)),
+                        Err(eventstore::Error::WrongExpectedVersion { .. }) => Ok(Ok(false)),
+                        // A server that fences appends by the lease refused a stale writer.
+                        Err(eventstore::Error::Grpc {
+                            code: tonic::Code::FailedPrecondition,
+                            message,
+                        }) if message.contains(lease::FENCE_REFUSAL) => Ok(Err(message)),
                         Err(error) => Err(error),
                     }
                 }
             })
             .await?;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(refusal) => {
+                self.lose_lease();
+                return Err(StoreError::Unavailable(format!(
+                    "this process lost the writer lease; nothing was appended ({refusal})"
+                )));
+            }
+        };
         if !outcome {
             return match expected {
                 ExpectedRevision::Exact(_) | ExpectedRevision::NoStream => {
@@ -486,9 +679,18 @@ impl KurrentStore {
                 ExpectedRevision::Any | ExpectedRevision::StreamExists => Ok(None),
             };
         }
-        self.read_back(stream, first_revision, events)
-            .await
-            .map(Some)
+        let result = self.read_back(stream, first_revision, events).await?;
+        // The fence: appended after a newer take, the events are void for every reader.
+        if let (Some(epoch), Some(first)) = (epoch, result.positions.first()) {
+            self.refresh_takes().await?;
+            if self.takes().is_void(epoch, first.0) {
+                self.lose_lease();
+                return Err(StoreError::Unavailable(format!(
+                    "this process lost the writer lease (epoch {epoch}) before its append to {stream} landed: the append is void and counts as not made"
+                )));
+            }
+        }
+        Ok(Some(result))
     }
 }
 
@@ -502,8 +704,9 @@ impl EventStore for KurrentStore {
     ) -> Result<AppendResult, StoreError> {
         validate_batch(&events)?;
         let _writer = self.append_lock.lock().await;
+        let epoch = self.writer_epoch()?;
         for _ in 0..APPEND_REPLANS_MAX {
-            if let Some(result) = self.try_append(stream, expected, &events).await? {
+            if let Some(result) = self.try_append(stream, expected, &events, epoch).await? {
                 return Ok(result);
             }
         }
@@ -589,10 +792,31 @@ impl EventStore for KurrentStore {
     }
 
     async fn stream_revision(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
-        let last = self
-            .read_stream_raw(&self.stored_name(stream), StreamPosition::End, true, 1)
-            .await?;
-        Ok(last.first().map(|event| event.revision))
+        // The last event that counts: void ones at the end are passed over.
+        let stored = self.stored_name(stream);
+        let mut from = StreamPosition::End;
+        loop {
+            let page = self
+                .read_stream_kdb(&stored, from, true, STREAM_PAGE_BACKWARDS)
+                .await?;
+            let page_len = page.len();
+            let lowest = page
+                .last()
+                .and_then(|resolved| resolved.event.as_ref())
+                .map(|recorded| recorded.revision);
+            self.refresh_takes().await?;
+            for resolved in page {
+                if let Some(event) = self.visible(resolved)? {
+                    return Ok(Some(event.revision));
+                }
+            }
+            match lowest {
+                Some(lowest) if page_len == STREAM_PAGE_BACKWARDS && lowest > 0 => {
+                    from = StreamPosition::Position(lowest - 1);
+                }
+                _ => return Ok(None),
+            }
+        }
     }
 
     async fn head(&self) -> Result<Option<Position>, StoreError> {
@@ -629,8 +853,10 @@ impl EventStore for KurrentStore {
                 }
                 last_seen = Some(position);
                 let custom = recorded.custom_metadata.clone();
+                self.note_take(&resolved);
                 let event = match self.decode(resolved) {
-                    Ok(Some(event)) => event,
+                    Ok(Some((event, epoch))) if !self.takes().is_void(epoch, position) => event,
+                    Ok(Some(_)) => continue,
                     Ok(None) => continue,
                     Err(StoreError::Corrupt(damage)) => {
                         return Ok(report(records_intact, last_position, chain, Some(damage)));
@@ -668,6 +894,303 @@ impl EventStore for KurrentStore {
 }
 
 impl KurrentStore {
+    /// What this process is for the writer lease; `Writer { epoch: 0 }` without one.
+    pub fn lease_role(&self) -> LeaseRole {
+        if self.config.lease.is_none() {
+            return LeaseRole::Writer { epoch: 0 };
+        }
+        let state = self.lease_state();
+        match state.held {
+            Some(held) if Instant::now() < held.valid_until => {
+                LeaseRole::Writer { epoch: held.epoch }
+            }
+            _ => LeaseRole::Replica {
+                holder: state.holder_seen.clone(),
+            },
+        }
+    }
+
+    /// The epoch to append under, or why this process may not append.
+    fn writer_epoch(&self) -> Result<Option<u64>, StoreError> {
+        match self.lease_role() {
+            LeaseRole::Writer { epoch: 0 } => Ok(None),
+            LeaseRole::Writer { epoch } => Ok(Some(epoch)),
+            LeaseRole::Replica { holder } => Err(StoreError::Unavailable(match holder {
+                Some(holder) => format!(
+                    "this ledger process is a read replica: the writer lease is held by {holder}; send commands to it"
+                ),
+                None => "this ledger process is a read replica: it does not hold the writer lease"
+                    .into(),
+            })),
+        }
+    }
+
+    fn lose_lease(&self) {
+        let mut state = self.lease_state();
+        if let Some(held) = state.held.take() {
+            tracing::warn!(
+                epoch = held.epoch,
+                "lost the writer lease; following as a read replica"
+            );
+        }
+    }
+
+    /// The last event of a lease stream: its revision, type and record.
+    async fn last_lease_event(
+        &self,
+        stream: &str,
+    ) -> Result<Option<(u64, String, LeaseRecord)>, StoreError> {
+        let last = self
+            .read_stream_kdb(stream, StreamPosition::End, true, 1)
+            .await?;
+        let Some(recorded) = last.into_iter().next().and_then(|resolved| resolved.event) else {
+            return Ok(None);
+        };
+        let record = LeaseRecord::from_bytes(&recorded.data).map_err(|reason| {
+            StoreError::Corrupt(Damage {
+                position: Some(recorded.position.commit),
+                file: None,
+                offset: None,
+                reason,
+            })
+        })?;
+        Ok(Some((recorded.revision, recorded.event_type, record)))
+    }
+
+    /// Appends one lease event; `Ok(None)` when `expected` no longer holds (another process
+    /// moved the stream first), else its revision and position.
+    async fn append_lease_event(
+        &self,
+        stream: &str,
+        event_type: &str,
+        record: &LeaseRecord,
+        expected: eventstore::ExpectedRevision,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        let id = uuid::Uuid::now_v7();
+        let metadata = EnvelopeMetadata {
+            correlation_id: id,
+            causation_id: id,
+            schema_version: 1,
+            actor: lease::LEASE_ACTOR.into(),
+            command_id: id,
+            recorded_at: chrono::Utc::now(),
+            chain: None,
+            record_sha256: None,
+            lease_epoch: None,
+        };
+        let data = EventData::binary(event_type, record.to_bytes().into())
+            .id(id)
+            .metadata(metadata.to_bytes().into());
+        let options = eventstore::AppendToStreamOptions::default().expected_revision(expected);
+        let written = self
+            .retrying("writer-lease append", || {
+                let data = data.clone();
+                let options = &options;
+                async move {
+                    match self.client.append_to_stream(stream, options, data).await {
+                        Ok(written) => Ok(Some(written)),
+                        Err(eventstore::Error::WrongExpectedVersion { .. }) => Ok(None),
+                        Err(error) => Err(error),
+                    }
+                }
+            })
+            .await?;
+        Ok(written.map(|written| (written.next_expected_version, written.position.commit)))
+    }
+
+    /// One step of the lease for a process that does not hold it: takes it if it is free,
+    /// released, this process's own from before, or its holder went silent for its TTL;
+    /// otherwise notes what it watches. Returns the role after the step.
+    pub async fn try_take_lease(&self) -> Result<LeaseRole, StoreError> {
+        let Some(config) = self.config.lease.clone() else {
+            return Ok(self.lease_role());
+        };
+        if let role @ LeaseRole::Writer { .. } = self.lease_role() {
+            return Ok(role);
+        }
+        let lease_stream = self.lease_stream();
+        let last = self.last_lease_event(&lease_stream).await?;
+        let (expected, epoch) = match &last {
+            None => (eventstore::ExpectedRevision::NoStream, 1),
+            Some((revision, event_type, record))
+                if event_type == lease::RELEASED || record.holder == config.holder =>
+            {
+                (
+                    eventstore::ExpectedRevision::Exact(*revision),
+                    record.epoch + 1,
+                )
+            }
+            Some((revision, _, record)) => {
+                let heartbeat = self
+                    .read_stream_kdb(&self.heartbeat_stream(), StreamPosition::End, true, 1)
+                    .await?
+                    .first()
+                    .and_then(|resolved| resolved.event.as_ref())
+                    .map(|recorded| recorded.revision);
+                let seen = (*revision, heartbeat);
+                let silent_since = {
+                    let mut state = self.lease_state();
+                    state.holder_seen = Some(record.holder.clone());
+                    match state.watched {
+                        Some((watched, since)) if watched == seen => since,
+                        _ => {
+                            state.watched = Some((seen, Instant::now()));
+                            return Ok(self.lease_role_of(&state));
+                        }
+                    }
+                };
+                if silent_since.elapsed() < Duration::from_millis(record.ttl_ms) {
+                    return Ok(self.lease_role());
+                }
+                tracing::warn!(
+                    holder = %record.holder,
+                    epoch = record.epoch,
+                    "the writer lease's holder sent no heartbeat for its TTL; taking the lease over"
+                );
+                (
+                    eventstore::ExpectedRevision::Exact(*revision),
+                    record.epoch + 1,
+                )
+            }
+        };
+        let started = Instant::now();
+        let record = LeaseRecord {
+            epoch,
+            holder: config.holder.clone(),
+            ttl_ms: u64::try_from(config.ttl.as_millis()).unwrap_or(u64::MAX),
+        };
+        let Some((take_revision, _)) = self
+            .append_lease_event(&lease_stream, lease::TAKEN, &record, expected)
+            .await?
+        else {
+            // Another process took it first.
+            return Ok(self.lease_role());
+        };
+        self.refresh_takes().await?;
+        let mut state = self.lease_state();
+        state.held = Some(Held {
+            epoch,
+            take_revision,
+            valid_until: started + config.ttl,
+        });
+        state.holder_seen = Some(config.holder.clone());
+        state.watched = None;
+        tracing::info!(epoch, holder = %config.holder, "took the writer lease");
+        Ok(self.lease_role_of(&state))
+    }
+
+    fn lease_role_of(&self, state: &LeaseState) -> LeaseRole {
+        match state.held {
+            Some(held) if Instant::now() < held.valid_until => {
+                LeaseRole::Writer { epoch: held.epoch }
+            }
+            _ => LeaseRole::Replica {
+                holder: state.holder_seen.clone(),
+            },
+        }
+    }
+
+    /// Renews the lease this process holds: a heartbeat, after checking that nobody took it
+    /// meanwhile. Returns the role after the step.
+    pub async fn renew_lease(&self) -> Result<LeaseRole, StoreError> {
+        let Some(config) = self.config.lease.clone() else {
+            return Ok(self.lease_role());
+        };
+        let Some(held) = self.lease_state().held else {
+            return Ok(self.lease_role());
+        };
+        let started = Instant::now();
+        let lease_stream = self.lease_stream();
+        let still_ours = |last: &Option<(u64, String, LeaseRecord)>| matches!(last, Some((revision, _, _)) if *revision == held.take_revision);
+        let last = self.last_lease_event(&lease_stream).await?;
+        if !still_ours(&last) {
+            self.lose_lease();
+            self.lease_state().holder_seen = last.map(|(_, _, record)| record.holder);
+            return Ok(self.lease_role());
+        }
+        let record = LeaseRecord {
+            epoch: held.epoch,
+            holder: config.holder.clone(),
+            ttl_ms: u64::try_from(config.ttl.as_millis()).unwrap_or(u64::MAX),
+        };
+        self.append_lease_event(
+            &self.heartbeat_stream(),
+            lease::RENEWED,
+            &record,
+            eventstore::ExpectedRevision::Any,
+        )
+        .await?;
+        // A take that came between the check and the heartbeat is seen here.
+        let last = self.last_lease_event(&lease_stream).await?;
+        if !still_ours(&last) {
+            self.lose_lease();
+            return Ok(self.lease_role());
+        }
+        if let Some(held) = self.lease_state().held.as_mut()
+            && held.epoch == record.epoch
+        {
+            held.valid_until = started + config.ttl;
+        }
+        Ok(self.lease_role())
+    }
+
+    /// Gives the lease up (at a clean stop), so that the next process takes it at once.
+    pub async fn release_lease(&self) -> Result<(), StoreError> {
+        let Some(config) = self.config.lease.clone() else {
+            return Ok(());
+        };
+        // No append may start after this; one in progress finishes first.
+        let _writer = self.append_lock.lock().await;
+        let Some(held) = self.lease_state().held.take() else {
+            return Ok(());
+        };
+        let record = LeaseRecord {
+            epoch: held.epoch,
+            holder: config.holder,
+            ttl_ms: u64::try_from(config.ttl.as_millis()).unwrap_or(u64::MAX),
+        };
+        self.append_lease_event(
+            &self.lease_stream(),
+            lease::RELEASED,
+            &record,
+            eventstore::ExpectedRevision::Exact(held.take_revision),
+        )
+        .await?;
+        tracing::info!(epoch = held.epoch, "released the writer lease");
+        Ok(())
+    }
+
+    /// Keeps the lease: renews it while held, tries to take it otherwise, every quarter of
+    /// the TTL, until `stop` turns true; then releases it. Errors are logged and retried.
+    pub async fn run_lease(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let Some(config) = self.config.lease.clone() else {
+            return;
+        };
+        let interval = (config.ttl / 4).max(Duration::from_millis(10));
+        loop {
+            let step = match self.lease_role() {
+                LeaseRole::Writer { .. } => self.renew_lease().await,
+                LeaseRole::Replica { .. } => {
+                    // A lease that lapsed while held (a stall) is let go before taking anew.
+                    self.lose_lease();
+                    self.try_take_lease().await
+                }
+            };
+            if let Err(error) = step {
+                tracing::warn!(%error, "writer lease step failed; trying again");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.wait_for(|stopped| *stopped) => break,
+            }
+        }
+        if let Err(error) = self.release_lease().await {
+            tracing::warn!(%error, "could not release the writer lease; another process takes it after its TTL");
+        }
+    }
+}
+
+impl KurrentStore {
     /// Runs a subscription until the consumer goes away, resubscribing after transient
     /// errors from right after the last event seen, so nothing is skipped or repeated.
     async fn follow(
@@ -678,11 +1201,22 @@ impl KurrentStore {
     ) -> Result<(), StoreError> {
         let mut resume = match from {
             SubscribeFrom::Start => StreamPosition::Start,
-            SubscribeFrom::End => StreamPosition::End,
+            // From the last event now, so that the takes read below are all before it.
+            SubscribeFrom::End => match self
+                .read_all_page(StreamPosition::End, true, 1)
+                .await?
+                .first()
+                .and_then(|resolved| resolved.event.as_ref())
+            {
+                Some(recorded) => StreamPosition::Position(recorded.position),
+                None => StreamPosition::Start,
+            },
             SubscribeFrom::After(position) => {
                 StreamPosition::Position(kurrent_position(position.0))
             }
         };
+        // The takes before the start; later ones come inline (the filter lets them through).
+        self.refresh_takes().await?;
         let server_filter = self.server_filter(&filter);
         let mut caught_up_sent = false;
         let mut failures = 0;
@@ -711,7 +1245,8 @@ impl KurrentStore {
                         if let Some(recorded) = resolved.event.as_ref() {
                             resume = StreamPosition::Position(recorded.position);
                         }
-                        let Some(event) = self.decode(resolved)? else {
+                        self.note_take(&resolved);
+                        let Some(event) = self.visible(resolved)? else {
                             continue;
                         };
                         if filter.matches(&event)
@@ -747,14 +1282,13 @@ impl KurrentStore {
     /// The server-side part of a filter: stream prefixes (with the namespace) when there are
     /// any, else event types; the client side re-checks the whole filter.
     fn server_filter(&self, filter: &EventFilter) -> SubscriptionFilter {
+        // The lease's takes always pass: readers need them to tell void events.
         let namespace = &self.config.namespace;
         if !filter.stream_prefixes.is_empty() {
-            filter
-                .stream_prefixes
-                .iter()
-                .fold(SubscriptionFilter::on_stream_name(), |f, prefix| {
-                    f.add_prefix(format!("{namespace}{prefix}"))
-                })
+            filter.stream_prefixes.iter().fold(
+                SubscriptionFilter::on_stream_name().add_prefix(self.lease_stream()),
+                |f, prefix| f.add_prefix(format!("{namespace}{prefix}")),
+            )
         } else if !namespace.is_empty() {
             SubscriptionFilter::on_stream_name().add_prefix(namespace)
         } else if !filter.event_types.is_empty() {
@@ -762,6 +1296,7 @@ impl KurrentStore {
                 .event_types
                 .iter()
                 .map(|event_type| regex::escape(event_type))
+                .chain([regex::escape(lease::TAKEN)])
                 .collect();
             SubscriptionFilter::on_event_type().regex(format!("^(?:{})$", alternatives.join("|")))
         } else {

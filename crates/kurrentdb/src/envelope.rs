@@ -3,7 +3,8 @@
 //!
 //! ```json
 //! {"$correlationId":"…","$causationId":"…","schemaVersion":1,"actor":"operator",
-//!  "commandId":"…","recordedAt":"2026-09-21T10:00:00.123456789Z","chain":"…64 hex…"}
+//!  "commandId":"…","recordedAt":"2026-09-21T10:00:00.123456789Z","chain":"…64 hex…",
+//!  "leaseEpoch":2}
 //! ```
 //!
 //! Both sides of this crate use it: the backend writes and reads it, and the protocol server
@@ -54,6 +55,15 @@ pub struct EnvelopeMetadata {
         skip_serializing_if = "Option::is_none"
     )]
     pub record_sha256: Option<String>,
+    /// The writer lease's epoch under which the event was appended (see [`crate::lease`]):
+    /// an event with an epoch below that of the last take before it is void. Absent on
+    /// events written without a lease (epoch 0).
+    #[serde(
+        rename = "leaseEpoch",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub lease_epoch: Option<u64>,
 }
 
 impl EnvelopeMetadata {
@@ -68,6 +78,7 @@ impl EnvelopeMetadata {
             recorded_at: event.recorded_at,
             chain: chain.map(codec::chain_hex),
             record_sha256: None,
+            lease_epoch: None,
         }
     }
 
@@ -151,6 +162,7 @@ mod tests {
             recorded_at: DateTime::<Utc>::from_timestamp_nanos(1_790_000_000_123_456_789),
             chain: Some(codec::chain_hex(&[7; 32])),
             record_sha256: None,
+            lease_epoch: Some(2),
         };
         let bytes = metadata.to_bytes();
         let text = String::from_utf8_lossy(&bytes);

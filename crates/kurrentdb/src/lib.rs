@@ -48,9 +48,11 @@
 
 pub mod backend;
 pub mod envelope;
+pub mod lease;
 mod listings;
 pub mod protocol;
 pub mod tls;
 
-pub use backend::{KurrentStore, KurrentStoreConfig, RetryPolicy};
+pub use backend::{KurrentStore, KurrentStoreConfig, LeaseConfig, RetryPolicy};
+pub use lease::LeaseRole;
 pub use protocol::{JsonView, Principal, ProtocolAuth, ProtocolConfig, TlsIdentity};

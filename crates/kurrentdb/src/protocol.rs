@@ -59,6 +59,7 @@ use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
 use crate::envelope::{self, CONTENT_TYPE, EnvelopeMetadata};
+use crate::lease::{self, LeaseRecord, Takes};
 
 /// Code generated from the `.proto` files in `protos/` (copied from the `eventstore` crate).
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -216,6 +217,9 @@ pub struct Proposed {
     /// Whether the payload is JSON (content type `application/json`, the clients' default)
     /// rather than the ledger's MessagePack: the check converts it, or refuses it.
     pub json: bool,
+    /// The writer-lease epoch its metadata carries (see [`crate::lease`]), which the door
+    /// checks against the lease before anything is written.
+    pub lease_epoch: Option<u64>,
 }
 
 type AdmitFn = dyn Fn(&StreamName, Vec<Proposed>) -> Result<Vec<NewEvent>, String> + Send + Sync;
@@ -249,6 +253,20 @@ impl AppendCheck {
     }
 
     fn admit(&self, stream: &StreamName, proposed: Vec<Proposed>) -> Result<Vec<NewEvent>, Status> {
+        // The writer lease's own events are this crate's, checked here, whatever the
+        // embedding program admits.
+        if lease::is_lease_stream(stream.as_str()) {
+            return proposed
+                .into_iter()
+                .map(|p| {
+                    lease::check_event(stream.as_str(), &p.event.event_type, &p.event.payload)
+                        .map(|_| p.event)
+                        .map_err(|reason| {
+                            Status::invalid_argument(format!("refused, nothing appended: {reason}"))
+                        })
+                })
+                .collect();
+        }
         (self.admit)(stream, proposed).map_err(|reason| {
             Status::invalid_argument(format!("refused, nothing appended: {reason}"))
         })
@@ -336,6 +354,7 @@ pub async fn serve(
         append_check: config.append_check.clone(),
         json_view: config.json_view.clone(),
         chains,
+        fence: Arc::new(tokio::sync::Mutex::new(())),
         stop,
     };
     // Official clients do not set TCP_NODELAY and send a request in several small writes,
@@ -573,6 +592,8 @@ pub enum ServeError {
 /// Chain values of the served log, computed by following the store (see the module docs).
 struct ChainIndex {
     entries: RwLock<Vec<(u64, ChainValue)>>,
+    /// The writer lease's takes, for the epoch each served event was written under.
+    takes: RwLock<Takes>,
     indexed: watch::Receiver<Option<u64>>,
 }
 
@@ -581,6 +602,7 @@ impl ChainIndex {
         let (indexed_sender, indexed) = watch::channel(None);
         let index = Arc::new(Self {
             entries: RwLock::new(Vec::new()),
+            takes: RwLock::new(Takes::default()),
             indexed,
         });
         let follower = index.clone();
@@ -593,6 +615,21 @@ impl ChainIndex {
                     _ = stop.wait_for(|stopped| *stopped) => return,
                 };
                 match item {
+                    Some(Ok(SubscriptionItem::Event(event)))
+                        if lease::is_lease_stream(event.stream.as_str()) =>
+                    {
+                        // The lease's bookkeeping is outside the chain, as readers see it.
+                        if event.event_type == lease::TAKEN
+                            && let Ok(record) = LeaseRecord::from_bytes(&event.payload)
+                        {
+                            follower
+                                .takes
+                                .write()
+                                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                                .add(event.position.0, record.epoch);
+                        }
+                        indexed_sender.send_replace(Some(event.position.0));
+                    }
                     Some(Ok(SubscriptionItem::Event(event))) => {
                         chain = envelope::chain_after(&chain, &event);
                         follower.write().push((event.position.0, chain));
@@ -615,6 +652,15 @@ impl ChainIndex {
         self.entries
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The writer-lease epoch in force at `position` (call after [`Self::chain_at`] of it, which
+    /// waits until the index got there).
+    fn epoch_at(&self, position: u64) -> u64 {
+        self.takes
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .epoch_at(position)
     }
 
     async fn chain_at(&self, position: u64) -> Result<ChainValue, Status> {
@@ -679,6 +725,8 @@ struct StreamsService {
     append_check: AppendCheck,
     json_view: Option<JsonView>,
     chains: Arc<ChainIndex>,
+    /// Held across the lease check and the append it admits (see [`fenced_append`]).
+    fence: Arc<tokio::sync::Mutex<()>>,
     stop: watch::Receiver<bool>,
 }
 
@@ -774,8 +822,10 @@ impl Streams for StreamsService {
                 &actor,
             )?);
         }
+        let epoch = lease_epoch_of(&events)?;
         let events = self.append_check.admit(&stream, events)?;
-        let result = match self.store.append(&stream, expected, events).await {
+        let appended = fenced_append(&self.store, &self.fence, &stream, expected, events, epoch);
+        let result = match appended.await? {
             Ok(result) => append_resp::Result::Success(append_resp::Success {
                 current_revision_option: Some(
                     append_resp::success::CurrentRevisionOption::CurrentRevision(result.revision),
@@ -812,6 +862,7 @@ impl Streams for StreamsService {
         let mut requests = request.into_inner();
         let store = self.store.clone();
         let check = self.append_check.clone();
+        let fence = self.fence.clone();
         let (sender, receiver) = mpsc::channel(RESPONSE_BUFFER_ITEMS);
         tokio::spawn(async move {
             // Batches are collected per correlation id until `is_final`, then appended in
@@ -826,7 +877,8 @@ impl Streams for StreamsService {
                         return;
                     }
                 };
-                let response = batch_step(&store, &check, &actor, &mut pending, message).await;
+                let response =
+                    batch_step(&store, &check, &fence, &actor, &mut pending, message).await;
                 let Some(response) = response else { continue };
                 if sender.send(response).await.is_err() {
                     return;
@@ -852,6 +904,62 @@ impl Streams for StreamsService {
             "the ledger is append-only: streams are never deleted",
         ))
     }
+}
+
+/// The one writer-lease epoch an append's events carry.
+fn lease_epoch_of(events: &[Proposed]) -> Result<Option<u64>, Status> {
+    let epoch = events.first().and_then(|p| p.lease_epoch);
+    if events.iter().any(|p| p.lease_epoch != epoch) {
+        return Err(Status::invalid_argument(
+            "refused, nothing appended: the events of one append carry different writer-lease epochs",
+        ));
+    }
+    Ok(epoch)
+}
+
+/// Appends unless the writer lease forbids it (see [`crate::lease`]): a ledger append is
+/// admitted only under the epoch of the lease's current take, or without one while no lease
+/// was ever taken; checked and appended under one lock, so no take comes in between. The
+/// lease's own events are guarded by their expected revisions.
+async fn fenced_append(
+    store: &Arc<dyn EventStore>,
+    fence: &tokio::sync::Mutex<()>,
+    stream: &StreamName,
+    expected: ExpectedRevision,
+    events: Vec<NewEvent>,
+    epoch: Option<u64>,
+) -> Result<Result<store::AppendResult, StoreError>, Status> {
+    let _fenced = fence.lock().await;
+    if !lease::is_lease_stream(stream.as_str()) {
+        let lease_stream = StreamName::new(lease::LEASE_STREAM)
+            .map_err(|error| Status::internal(error.to_string()))?;
+        let last = store
+            .read_stream(&lease_stream, ReadFrom::End, Direction::Backwards, 1)
+            .await
+            .map_err(status_of)?;
+        let (latest, held) = match last.first() {
+            None => (0, false),
+            Some(event) => {
+                let record = LeaseRecord::from_bytes(&event.payload).map_err(Status::internal)?;
+                (record.epoch, event.event_type == lease::TAKEN)
+            }
+        };
+        let epoch = epoch.unwrap_or(0);
+        if epoch != latest || (latest > 0 && !held) {
+            let now = if held {
+                format!("epoch {latest} holds it")
+            } else if latest > 0 {
+                format!("it was released at epoch {latest}")
+            } else {
+                "it was never taken".to_string()
+            };
+            return Err(Status::failed_precondition(format!(
+                "{}: an append under epoch {epoch} is refused, {now}; nothing appended",
+                lease::FENCE_REFUSAL
+            )));
+        }
+    }
+    Ok(store.append(stream, expected, events).await)
 }
 
 fn require_admin(principal: Principal) -> Result<(), Status> {
@@ -896,6 +1004,7 @@ struct PendingBatch {
 async fn batch_step(
     store: &Arc<dyn EventStore>,
     check: &AppendCheck,
+    fence: &tokio::sync::Mutex<()>,
     actor: &str,
     pending: &mut HashMap<Uuid, PendingBatch>,
     message: BatchAppendReq,
@@ -955,13 +1064,19 @@ async fn batch_step(
         Some(Requested::StreamExists(())) => ExpectedRevision::StreamExists,
         Some(Requested::Any(())) | None => ExpectedRevision::Any,
     };
-    let admitted = stream_name(options.stream_identifier.as_ref())
-        .and_then(|stream| Ok((check.admit(&stream, batch.events)?, stream)));
-    let (events, stream) = match admitted {
+    let admitted = stream_name(options.stream_identifier.as_ref()).and_then(|stream| {
+        let epoch = lease_epoch_of(&batch.events)?;
+        Ok((check.admit(&stream, batch.events)?, stream, epoch))
+    });
+    let (events, stream, epoch) = match admitted {
         Ok(admitted) => admitted,
         Err(status) => return Some(Ok(batch_refused(correlation_id, Some(options), status))),
     };
-    let result = match store.append(&stream, expected, events).await {
+    let appended = match fenced_append(store, fence, &stream, expected, events, epoch).await {
+        Ok(appended) => appended,
+        Err(status) => return Some(Ok(batch_refused(correlation_id, Some(options), status))),
+    };
+    let result = match appended {
         Ok(result) => batch_append_resp::Result::Success(batch_append_resp::Success {
             current_revision_option: Some(
                 batch_append_resp::success::CurrentRevisionOption::CurrentRevision(result.revision),
@@ -1190,6 +1305,7 @@ fn new_event(
         Some(EnvelopeMetadata::from_bytes(custom).map_err(Status::invalid_argument)?)
     };
     let enveloped = metadata.is_some();
+    let lease_epoch = metadata.as_ref().and_then(|metadata| metadata.lease_epoch);
     let event = match metadata {
         Some(metadata) => NewEvent {
             event_id,
@@ -1218,6 +1334,7 @@ fn new_event(
         event,
         enveloped,
         json,
+        lease_epoch,
     })
 }
 
@@ -1436,10 +1553,16 @@ impl ReadTask {
     }
 
     async fn send_event(&self, event: RecordedEvent) -> Result<(), Result<Gone, Status>> {
-        let chain = self.chains.chain_at(event.position.0).await.map_err(Err)?;
+        let (chain, epoch) = if lease::is_lease_stream(event.stream.as_str()) {
+            (None, 0)
+        } else {
+            let chain = self.chains.chain_at(event.position.0).await.map_err(Err)?;
+            (Some(chain), self.chains.epoch_at(event.position.0))
+        };
         let content = read_resp::Content::Event(read_event(
             event,
-            &chain,
+            chain.as_ref(),
+            epoch,
             self.plan.structured_ids,
             self.json.as_ref(),
         ));
@@ -1649,11 +1772,15 @@ fn store_status(error: StoreError) -> Result<Gone, Status> {
 
 fn read_event(
     event: RecordedEvent,
-    chain: &ChainValue,
+    chain: Option<&ChainValue>,
+    epoch: u64,
     structured_ids: bool,
     json: Option<&JsonView>,
 ) -> read_resp::ReadEvent {
-    let mut metadata = EnvelopeMetadata::of(&event, Some(chain));
+    let mut metadata = EnvelopeMetadata::of(&event, chain);
+    // The door admitted it only under the epoch then in force, which is what a KurrentDB
+    // server would have kept from the writer's metadata.
+    metadata.lease_epoch = (epoch > 0).then_some(epoch);
     let mut content_type = CONTENT_TYPE;
     let mut data = None;
     if let Some(view) = json {
