@@ -11,6 +11,8 @@ use std::process::{Command, Output};
 
 use base64::Engine as _;
 use common::{OPERATOR_KEY, Server};
+#[cfg(feature = "kurrentdb")]
+use common::{STORE_ADMIN_KEY, start_door};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -519,49 +521,14 @@ async fn an_auditor_takes_checkpoints_exports_and_audits_offline_and_tampering_i
     assert!(ledger(&data, &["verify"]).status.success());
 }
 
-/// The store-admin key of the door's ledger (tests only).
-#[cfg(feature = "kurrentdb")]
-const STORE_ADMIN_KEY: &str = "test-store-admin-key-0123456789abcdef";
-
-/// `serve` on the embedded log with the KurrentDB door: its HTTP base, the door's address
-/// and the door's generated certificate authority, from its first three lines.
-#[cfg(feature = "kurrentdb")]
-fn start_door(data: &Path) -> (std::process::Child, String, String, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_csp-ledger"))
-        .arg("--data")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(["--kurrentdb-listen", "127.0.0.1:0"])
-        .args(["--checkpoint-interval-ms", "5"])
-        .env("CSP_LEDGER_OPERATOR_KEY", OPERATOR_KEY)
-        .env("CSP_LEDGER_STORE_ADMIN_KEY", STORE_ADMIN_KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut next = |prefix: &str| {
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        line.trim()
-            .strip_prefix(prefix)
-            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
-            .to_string()
-    };
-    let base = next("csp-ledger listening on ");
-    let grpc = next("csp-ledger kurrentdb protocol on ");
-    let authority = next("csp-ledger kurrentdb certificate authority ");
-    (child, base, grpc, authority)
-}
-
 /// A second ledger on KurrentDB (the first ledger's own door) keeps its own tree over the
 /// same records: on that backend too, every record's leaf is its canonical bytes in the
-/// order the ledger reads it, so both trees have the same roots, its proofs verify and its
-/// checkpoints are consistent.
+/// order the ledger reads it (the door's records, less the writer lease's bookkeeping), its
+/// proofs verify and its checkpoints are consistent.
 #[cfg(feature = "kurrentdb")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_kurrentdb_through_the_ledgers_own_door_the_tree_is_the_same_and_proves_it() {
+async fn on_kurrentdb_through_the_ledgers_own_door_the_tree_is_over_the_same_records_and_proves_it()
+{
     let dir = tempfile::tempdir().unwrap();
     let door_data = dir.path().join("door");
     assert!(ledger(&door_data, &["demo"]).status.success());
@@ -599,16 +566,67 @@ async fn on_kurrentdb_through_the_ledgers_own_door_the_tree_is_the_same_and_prov
         .unwrap();
     }
 
-    // Both trees, one over the file log and one over KurrentDB, give the same root at the
-    // same size.
+    // The door's tree is over its whole log, which also holds the writer lease's bookkeeping
+    // (the KurrentDB ledger's lease takes and heartbeats); the KurrentDB ledger's tree is over
+    // the ledger's own events as it reads them. Those are the door's records with the
+    // lease's taken out, byte for byte and in order, so both trees are over the same
+    // records and the door's checkpoint covers every one of them.
     let size = checkpoint.size;
-    let door_checkpoint = checkpoint_at(&door_base, &door_key, size).await;
-    assert_eq!(
-        tlog::open_checkpoint(&door_checkpoint, &door_key)
+    let is_lease = |event: &Value| {
+        event["stream"]
+            .as_str()
             .unwrap()
-            .root,
-        checkpoint.root
-    );
+            .starts_with("csp-ledger-writer-")
+    };
+    let mut door_ledger_records = Vec::new();
+    for attempt in 0.. {
+        // The door publishes its checkpoints on its own schedule, and its log grows with the
+        // lease's heartbeats: wait for one that covers every record of the KurrentDB ledger.
+        let (_, _, note) = text_at(&door_base, "/v1/checkpoint").await;
+        let door_checkpoint = tlog::open_checkpoint(&note, &door_key).unwrap();
+        let client = reqwest::Client::new();
+        let door_page: Value = client
+            .get(format!(
+                "{door_base}/v1/events/page?from=0&limit={}",
+                door_checkpoint.size
+            ))
+            .bearer_auth(OPERATOR_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let door_events = door_page["events"].as_array().unwrap();
+        assert_eq!(door_events.len() as u64, door_checkpoint.size);
+        let leaves: Vec<Vec<u8>> = door_events
+            .iter()
+            .map(|event| b64(event["record"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            tlog::Tree::rebuild(tlog::MemoryTileStore::new(), &leaves)
+                .unwrap()
+                .root(),
+            door_checkpoint.root
+        );
+        door_ledger_records = door_events
+            .iter()
+            .filter(|event| !is_lease(event))
+            .map(|event| event["record"].clone())
+            .collect();
+        if door_ledger_records.len() as u64 >= size {
+            assert!(
+                door_events.iter().any(is_lease),
+                "the writer lease was taken through the door"
+            );
+            break;
+        }
+        assert!(
+            attempt < 500,
+            "no door checkpoint covers the ledger's records"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // Every event of the KurrentDB ledger's pages carries its leaf index and record; a
     // proof by position verifies with the record's bytes.
@@ -618,6 +636,8 @@ async fn on_kurrentdb_through_the_ledgers_own_door_the_tree_is_the_same_and_prov
     assert_eq!(status, StatusCode::OK, "{page}");
     let events = page["events"].as_array().unwrap();
     assert_eq!(events.len() as u64, size);
+    let kurrent_records: Vec<Value> = events.iter().map(|event| event["record"].clone()).collect();
+    assert_eq!(kurrent_records, door_ledger_records[..size as usize]);
     for (index, event) in events.iter().enumerate().step_by(7) {
         assert_eq!(event["leaf_index"], index as u64);
         let position = event["position"].as_u64().unwrap();
@@ -638,9 +658,5 @@ async fn on_kurrentdb_through_the_ledgers_own_door_the_tree_is_the_same_and_prov
         .unwrap();
     }
     kurrent.stop();
-    Command::new("kill")
-        .args(["-TERM", &door.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(door.wait().unwrap().success());
+    assert!(door.stop());
 }

@@ -662,7 +662,7 @@ impl KurrentStore {
             Ok(outcome) => outcome,
             Err(refusal) => {
                 self.lose_lease();
-                return Err(StoreError::Unavailable(format!(
+                return Err(StoreError::NotWriter(format!(
                     "this process lost the writer lease; nothing was appended ({refusal})"
                 )));
             }
@@ -685,7 +685,7 @@ impl KurrentStore {
             self.refresh_takes().await?;
             if self.takes().is_void(epoch, first.0) {
                 self.lose_lease();
-                return Err(StoreError::Unavailable(format!(
+                return Err(StoreError::NotWriter(format!(
                     "this process lost the writer lease (epoch {epoch}) before its append to {stream} landed: the append is void and counts as not made"
                 )));
             }
@@ -915,7 +915,7 @@ impl KurrentStore {
         match self.lease_role() {
             LeaseRole::Writer { epoch: 0 } => Ok(None),
             LeaseRole::Writer { epoch } => Ok(Some(epoch)),
-            LeaseRole::Replica { holder } => Err(StoreError::Unavailable(match holder {
+            LeaseRole::Replica { holder } => Err(StoreError::NotWriter(match holder {
                 Some(holder) => format!(
                     "this ledger process is a read replica: the writer lease is held by {holder}; send commands to it"
                 ),

@@ -42,9 +42,13 @@
 //! the chained body is therefore [`store::codec::encode_body`] with the position field set
 //! to 0 ([`envelope::chain_body`]); order is still protected because every value includes the
 //! one before it, and revisions are included. The writer ([`KurrentStore::append`]) holds one
-//! lock around reading the last chain value and appending, so one writing process per
-//! namespace keeps one chain; a second concurrent writer process would fork the chain, which
-//! `verify` reports as damage.
+//! lock around reading the last chain value and appending, and the writer lease
+//! ([`lease`]) makes it the only writing process of its namespace: the others are read
+//! replicas that refuse commands ([`store::StoreError::NotWriter`]) until the writer's
+//! heartbeats stop for its TTL, and an append carries the epoch it was made under, so a
+//! writer that lost the lease while stalled cannot fork the chain (the ledger's door refuses
+//! the append; on any KurrentDB, readers pass over an event made under an epoch older than
+//! the last take before it).
 
 pub mod backend;
 pub mod envelope;

@@ -1250,6 +1250,7 @@ fn status_of(error: StoreError) -> Status {
         StoreError::Invalid(message) => Status::invalid_argument(message),
         StoreError::Unavailable(message) => Status::unavailable(message),
         StoreError::Closed => Status::unavailable("store is closed"),
+        StoreError::NotWriter(message) => Status::failed_precondition(message),
         other => Status::internal(other.to_string()),
     }
 }

@@ -99,7 +99,7 @@ async fn one_writer_at_a_time_and_a_stale_writer_never_counts() {
         )
         .await;
     assert!(
-        matches!(&refused, Err(StoreError::Unavailable(message)) if message.contains("read replica") && message.contains("held by a")),
+        matches!(&refused, Err(StoreError::NotWriter(message)) if message.contains("read replica") && message.contains("held by a")),
         "{refused:?}"
     );
 

@@ -287,6 +287,14 @@ impl From<HandleError> for Problem {
             HandleError::Store(store::StoreError::Invalid(reason)) => {
                 Problem::bad_request("invalid-request", reason)
             }
+            // A read replica, or a writer that lost its lease: nothing was recorded, and the
+            // message names the process that records.
+            HandleError::Store(store::StoreError::NotWriter(reason)) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-the-writer",
+                "service unavailable",
+            )
+            .detail(reason),
             other => {
                 tracing::error!(error = %other, "command failed");
                 Problem::internal()

@@ -79,6 +79,11 @@ pub enum StoreError {
     /// A remote backend could not be reached or did not answer in time; retrying may help.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// This process may not write to a store that several processes share: another one
+    /// holds the writer lease, or this one lost it; nothing was appended. Retry against the
+    /// writer the message names.
+    #[error("not the writer: {0}")]
+    NotWriter(String),
     /// The store has been shut down.
     #[error("store is closed")]
     Closed,

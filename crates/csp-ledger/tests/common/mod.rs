@@ -73,6 +73,21 @@ impl Server {
         );
     }
 
+    /// Sends a signal (`STOP`, `CONT`, `KILL`, …) to the server process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal}");
+    }
+
+    /// Kills the server (SIGKILL), as a crash would, and reaps it.
+    pub fn crash(mut self) {
+        self.signal("KILL");
+        let _ = self.child.wait();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -251,4 +266,67 @@ pub fn payload(outcome: &Value, index: usize, field: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no {field} in {outcome}"))
         .to_string()
+}
+
+/// The store-admin key of the door's ledger (tests only).
+#[cfg(feature = "kurrentdb")]
+pub const STORE_ADMIN_KEY: &str = "test-store-admin-key-0123456789abcdef";
+
+/// A `serve` with the KurrentDB door, killed when dropped (so that a failing test does not
+/// leave it running).
+#[cfg(feature = "kurrentdb")]
+pub struct Door(pub std::process::Child);
+
+#[cfg(feature = "kurrentdb")]
+impl Door {
+    /// Stops it as an operator would (SIGTERM) and says whether it shut down cleanly.
+    pub fn stop(&mut self) -> bool {
+        let stopped = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        stopped && self.0.wait().is_ok_and(|status| status.success())
+    }
+}
+
+#[cfg(feature = "kurrentdb")]
+impl Drop for Door {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// `serve` on the embedded log with the KurrentDB door: its HTTP base, the door's address
+/// and the door's generated certificate authority, from its first three lines.
+#[cfg(feature = "kurrentdb")]
+pub fn start_door(data: &Path) -> (Door, String, String, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_csp-ledger"))
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--kurrentdb-listen", "127.0.0.1:0"])
+        .args(["--checkpoint-interval-ms", "5"])
+        .env("CSP_LEDGER_OPERATOR_KEY", OPERATOR_KEY)
+        .env("CSP_LEDGER_STORE_ADMIN_KEY", STORE_ADMIN_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut next = |prefix: &str| {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        line.trim()
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+            .to_string()
+    };
+    let base = next("csp-ledger listening on ");
+    let grpc = next("csp-ledger kurrentdb protocol on ");
+    let authority = next("csp-ledger kurrentdb certificate authority ");
+    (Door(child), base, grpc, authority)
 }
