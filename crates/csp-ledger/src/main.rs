@@ -71,7 +71,12 @@ enum Commands {
         args: query::QueryArgs,
     },
     /// Rebuild every projection from the log, with progress, and save a checkpoint.
-    Replay,
+    Replay {
+        /// Where to save it: by default the checkpoint `serve` starts from. Beside a
+        /// running `serve`, give another path (that one is the server's to write).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
     /// Apply JSON Lines of commands: {"command_id", "actor", "command"} per line.
     Apply {
         /// The file to read, or `-` for standard input.
@@ -192,7 +197,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Commands::Query { args } => query::query(&data, &args, cli.json).await,
-        Commands::Replay => query::replay(&data, cli.json).await,
+        Commands::Replay { checkpoint } => {
+            let checkpoint = checkpoint.unwrap_or_else(|| data.projections_checkpoint());
+            query::replay(&data, &checkpoint, cli.json).await
+        }
         Commands::Apply { file, keep_going } => {
             apply::run(&data, &file, keep_going, cli.json).await
         }
@@ -215,6 +223,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
 }
+
+/// How often a following reader (`tail`) looks for the writer's new records.
+const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The layout of a data directory.
 pub struct DataDir(PathBuf);
@@ -242,6 +253,13 @@ impl DataDir {
             .with_context(|| format!("creating {}", self.log().display()))?;
         FileStore::open(self.log(), FileStoreConfig::default())
             .with_context(|| format!("opening the event log in {}", self.log().display()))
+    }
+
+    /// Opens the embedded log for reading only: beside a running `serve` (it takes no lock)
+    /// or without one. Following, it keeps up with what the writer appends.
+    pub fn open_reader(&self, follow: bool) -> anyhow::Result<Arc<FileStore>> {
+        FileStore::open_read_only(self.log(), follow.then_some(FOLLOW_INTERVAL))
+            .with_context(|| format!("reading the event log in {}", self.log().display()))
     }
 
     /// The read models' checkpoint file.
@@ -373,7 +391,7 @@ fn verify(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 async fn history(data: &DataDir, target: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let store = data.open_store()?;
+    let store = data.open_reader(false)?;
     let mut out = std::io::stdout().lock();
     let mut found = 0usize;
     let mut from = ReadFrom::Start;
@@ -425,7 +443,7 @@ async fn export(
 ) -> anyhow::Result<ExitCode> {
     let from = from.as_deref().map(parse_bound).transpose()?;
     let to = to.as_deref().map(parse_bound).transpose()?;
-    let store = data.open_store()?;
+    let store = data.open_reader(false)?;
     let mut csv_writer = csv::Writer::from_writer(std::io::stdout().lock());
     let mut jsonl = std::io::BufWriter::new(std::io::stdout());
     if matches!(format, ExportFormat::Csv) {
@@ -484,7 +502,7 @@ async fn tail(
                 format!("--from {position:?}: expected start, end or a position")
             })?)),
         };
-    let store = data.open_store()?;
+    let store = data.open_reader(true)?;
     let mut subscription = store.subscribe_all(from, filter);
     loop {
         tokio::select! {

@@ -2,6 +2,7 @@
 //! the log in the data directory.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -45,13 +46,13 @@ pub struct QueryArgs {
     pub explain: bool,
 }
 
-/// Builds the read models from the log. Opening the log takes the data directory's lock,
-/// like every command that reads it: stop a server on the directory first.
+/// Builds the read models from the log as it is at open (read-only: a `serve` may be
+/// writing it meanwhile).
 async fn build(
     data: &DataDir,
     progress: &mut dyn FnMut(&Progress),
 ) -> anyhow::Result<projections::Projections> {
-    let store = data.open_store()?;
+    let store = data.open_reader(false)?;
     projections::rebuild(store.as_ref() as &dyn EventStore, progress)
         .await
         .context("building the read models from the log")
@@ -111,7 +112,7 @@ pub async fn query(data: &DataDir, args: &QueryArgs, json: bool) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn replay(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn replay(data: &DataDir, checkpoint: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let bar = if json {
         ProgressBar::hidden()
     } else {
@@ -137,7 +138,7 @@ pub async fn replay(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
     let rate = events as f64 / elapsed.as_secs_f64().max(1e-9);
     // The next `serve` resumes from the rebuilt models instead of replaying the log again.
     let image = projections::checkpoint::encode(&projections)?;
-    projections::checkpoint::write_image(&data.projections_checkpoint(), &image)?;
+    projections::checkpoint::write_image(checkpoint, &image)?;
     let saved = true;
     if json {
         println!(

@@ -2,7 +2,8 @@
 //!
 //! It maps a position to the bytes that hold it, and a stream revision to a position, so that
 //! no read scans the log. Only the writer thread changes it, and only after the records it
-//! adds are durable: whatever the index holds is acknowledged.
+//! adds are durable: whatever the index holds is acknowledged. In a store opened read-only,
+//! the follower changes it instead, with the records the writer has written.
 
 use std::collections::HashMap;
 use std::fs::File;

@@ -5,7 +5,8 @@
 //! append is acknowledged only once its bytes are `fdatasync`ed; concurrent appends share one
 //! write and one sync (group commit) through a single writer thread. An in-memory index,
 //! rebuilt at open, answers reads without scanning the log. [`verify_dir`] checks a log
-//! offline, without taking the writer's lock.
+//! offline, without taking the writer's lock, and [`FileStore::open_read_only`] reads one
+//! beside its writer (following its appends if asked), without the lock either.
 //!
 //! # The data directory
 //!
@@ -62,6 +63,7 @@
 //! [`FileStore::verify`](store::EventStore::verify) and [`verify_dir`] recompute the whole
 //! chain.
 
+mod follow;
 mod format;
 mod index;
 mod scan;
@@ -139,6 +141,10 @@ pub struct FileStore {
     shared: Arc<Shared>,
     sender: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Opened by [`FileStore::open_read_only`]: appends are refused, and the follower (if
+    /// it follows) reads what the writer appends.
+    read_only: bool,
+    follower: Mutex<Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>>,
 }
 
 impl FileStore {
@@ -239,6 +245,56 @@ impl FileStore {
             shared,
             sender: Mutex::new(Some(sender)),
             writer: Mutex::new(Some(handle)),
+            read_only: false,
+            follower: Mutex::new(None),
+        }))
+    }
+
+    /// Opens the log in `dir` for reading only, beside the process that writes it (or
+    /// without one): takes no lock, changes nothing, refuses appends with
+    /// [`StoreError::NotWriter`]. With `follow`, a thread looks for the writer's new
+    /// records every `follow` and publishes them to reads and subscriptions; without it the
+    /// store holds what the log held at open.
+    ///
+    /// An incomplete record at the end (a write in progress, or a crash's leftover that the
+    /// writer's next open cuts off) is left unread; any other damage is
+    /// [`StoreError::Corrupt`] at open, and stops the following before the damaged record
+    /// later (logged once).
+    pub fn open_read_only(
+        dir: impl AsRef<Path>,
+        follow: Option<std::time::Duration>,
+    ) -> Result<Arc<FileStore>, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        let log_dir = follow::existing_log_dir(&dir)?;
+        let mut follower = follow::Follower::new(log_dir);
+        let mut index = Index::default();
+        if let Some(damage) = follower.step(&mut index)? {
+            return Err(StoreError::Corrupt(damage));
+        }
+        let head = index.len().checked_sub(1).map(Position);
+        let shared = Arc::new(Shared {
+            index: RwLock::new(index),
+            head: watch::channel(head).0,
+            dir,
+        });
+        let follower = match follow {
+            Some(interval) => {
+                let (stop, stopped) = std::sync::mpsc::channel();
+                let shared = Arc::clone(&shared);
+                let handle = std::thread::Builder::new()
+                    .name("filelog-follower".into())
+                    .spawn(move || follow::run(follower, shared, interval, stopped))
+                    .map_err(|e| StoreError::io("starting the follower thread", e))?;
+                Some((stop, handle))
+            }
+            None => None,
+        };
+        Ok(Arc::new(FileStore {
+            shared,
+            sender: Mutex::new(None),
+            writer: Mutex::new(None),
+            read_only: true,
+            follower: Mutex::new(follower),
         }))
     }
 
@@ -251,6 +307,12 @@ impl FileStore {
     /// stops the writer (releasing the directory's lock). Reads keep working. Blocks the
     /// calling thread for at most one group commit.
     pub fn close(&self) {
+        if let Some((stop, handle)) = lock_ignoring_poison(&self.follower).take() {
+            drop(stop);
+            if handle.join().is_err() {
+                tracing::error!("the filelog follower thread panicked");
+            }
+        }
         let sender = lock_ignoring_poison(&self.sender).take();
         drop(sender);
         if let Some(handle) = lock_ignoring_poison(&self.writer).take()
@@ -288,6 +350,12 @@ impl FileStore {
     }
 
     fn sender(&self) -> Result<mpsc::Sender<Request>, StoreError> {
+        if self.read_only {
+            return Err(StoreError::NotWriter(format!(
+                "the log in {} is open read-only here; the process that holds its lock records",
+                self.shared.dir.display()
+            )));
+        }
         lock_ignoring_poison(&self.sender)
             .clone()
             .ok_or(StoreError::Closed)
@@ -645,6 +713,14 @@ fn read_index(shared: &Shared) -> std::sync::RwLockReadGuard<'_, Index> {
     shared
         .index
         .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The index for changing it (the writer thread, or a read-only store's follower).
+pub(crate) fn lock_index(shared: &Shared) -> std::sync::RwLockWriteGuard<'_, Index> {
+    shared
+        .index
+        .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 

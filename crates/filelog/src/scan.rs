@@ -1,12 +1,14 @@
-//! Reading the whole log in order: the index rebuild at open, `verify()` and `verify_dir`.
+//! Reading the log in order: the index rebuild at open, `verify()` and `verify_dir`, and a
+//! read-only store following a live writer (a scan resumed where the previous one stopped).
 //!
-//! One scanner serves all three so that open and verification agree on what damage is. The
+//! One scanner serves all of them so that open, following and verification agree on what
+//! damage is. The
 //! scanner stops at the first problem and says whether it looks like a torn tail (the last
 //! frame of the last segment is broken and nothing valid follows it: a crash mid-write) or
 //! damage in the middle (everything else).
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -27,9 +29,28 @@ pub(crate) struct ScanOptions {
     pub records_max: Option<u64>,
 }
 
+/// Where a scan resumes: just after the records an earlier scan accepted. Only the segment
+/// it stopped in and the ones after it are read again.
+#[derive(Clone, Debug)]
+pub(crate) struct Resume {
+    /// Index of that segment among the log's segments.
+    pub segment_index: usize,
+    /// The position its file name gives.
+    pub first_position: u64,
+    /// Its path.
+    pub path: PathBuf,
+    /// Bytes of it already accepted (header and intact records).
+    pub valid_len: u64,
+    /// Records accepted so far (positions `0..records_intact`).
+    pub records_intact: u64,
+    /// Chain value after the last of them.
+    pub chain: ChainValue,
+}
+
 /// A record the scan accepted, handed to the visitor.
 pub(crate) struct RecordView<'a> {
-    /// Index of the segment in [`ScanOutcome::segments`].
+    /// Index of the segment among the log's segments (in [`ScanOutcome::segments`], less
+    /// [`ScanOutcome::segment_base`]).
     pub segment: u32,
     /// Byte offset of the frame in the segment file.
     pub offset: u64,
@@ -45,6 +66,8 @@ pub(crate) struct RecordView<'a> {
 pub(crate) struct ScannedSegment {
     /// Its path.
     pub path: PathBuf,
+    /// The position of its first record, as its file name gives it.
+    pub first_position: u64,
     /// Bytes of header and intact records.
     pub valid_len: u64,
 }
@@ -62,8 +85,11 @@ pub(crate) struct Stop {
 
 /// The result of a scan.
 pub(crate) struct ScanOutcome {
-    /// Every segment read, in order (a segment with a torn header is included).
+    /// Every segment read, in order (a segment with a torn header is included); a resumed
+    /// scan starts with the segment it resumed in.
     pub segments: Vec<ScannedSegment>,
+    /// The log's index of `segments[0]`: 0, or [`Resume::segment_index`].
+    pub segment_base: usize,
     /// Records found intact (positions `0..records_intact`).
     pub records_intact: u64,
     /// Chain value after the last intact record.
@@ -109,15 +135,51 @@ pub(crate) fn list_segments(log_dir: &Path) -> Result<Vec<(u64, PathBuf)>, Store
 pub(crate) fn scan(
     log_dir: &Path,
     options: &ScanOptions,
+    visit: impl FnMut(RecordView<'_>) -> Result<(), String>,
+) -> Result<ScanOutcome, StoreError> {
+    scan_from(log_dir, options, None, visit)
+}
+
+/// [`scan`], resuming after what an earlier scan accepted when `resume` says where: the
+/// segment it stopped in is read from where its intact records end (its header is not read
+/// again), then every segment after it. The records are checked exactly as in a whole scan.
+pub(crate) fn scan_from(
+    log_dir: &Path,
+    options: &ScanOptions,
+    resume: Option<&Resume>,
     mut visit: impl FnMut(RecordView<'_>) -> Result<(), String>,
 ) -> Result<ScanOutcome, StoreError> {
-    let files = list_segments(log_dir)?;
+    let mut files = list_segments(log_dir)?;
     let mut outcome = ScanOutcome {
         segments: Vec::with_capacity(files.len()),
+        segment_base: 0,
         records_intact: 0,
         chain: GENESIS_CHAIN,
         stop: None,
     };
+    let mut start_offset = 0;
+    let mut start_position = 0;
+    if let Some(resume) = resume {
+        files.retain(|(first_position, _)| *first_position >= resume.first_position);
+        if files.first().map(|(first, _)| *first) != Some(resume.first_position) {
+            return Err(StoreError::Corrupt(Damage {
+                position: Some(resume.records_intact),
+                file: Some(resume.path.clone()),
+                offset: None,
+                reason: "a segment already read is gone from the log".into(),
+            }));
+        }
+        outcome.segment_base = resume.segment_index;
+        outcome.records_intact = resume.records_intact;
+        outcome.chain = resume.chain;
+        outcome.segments.push(ScannedSegment {
+            path: resume.path.clone(),
+            first_position: resume.first_position,
+            valid_len: resume.valid_len,
+        });
+        start_offset = resume.valid_len;
+        start_position = resume.records_intact;
+    }
     let records_max = options.records_max.unwrap_or(u64::MAX);
     std::thread::scope(|scope| {
         // Bounded: at most three segment buffers exist at once (being read, waiting, being
@@ -133,6 +195,12 @@ pub(crate) fn scan(
                     path,
                     named_first,
                     is_last: segment_index + 1 == file_count,
+                    start_offset: if segment_index == 0 { start_offset } else { 0 },
+                    start_position: if segment_index == 0 && start_offset > 0 {
+                        start_position
+                    } else {
+                        named_first
+                    },
                 };
                 let sent = frame_segment(&segment, &spent_receiver, |chunk| {
                     framed_sender.send(chunk).is_ok()
@@ -165,10 +233,16 @@ const CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
 /// A segment file to read.
 struct SegmentFile {
+    /// Index in the scan's list (0: the first segment read).
     index: usize,
     path: PathBuf,
     named_first: u64,
     is_last: bool,
+    /// Where to start reading: 0 (from the header), or past the records a resumed scan
+    /// has already accepted.
+    start_offset: u64,
+    /// The position of the first record read from `start_offset`.
+    start_position: u64,
 }
 
 /// A piece of a segment as the reader thread hands it over: whole frames, checked.
@@ -215,9 +289,17 @@ fn frame_segment(
             return false;
         }
     };
+    if segment.start_offset > 0
+        && let Err(e) = file.seek(SeekFrom::Start(segment.start_offset))
+    {
+        send(Err(io_error(e)));
+        return false;
+    }
     let mut carry: Vec<u8> = Vec::new();
-    let mut file_offset = 0u64;
-    let mut first = true;
+    let mut file_offset = segment.start_offset;
+    let mut first = segment.start_offset == 0;
+    // Frames of the segment handed over in earlier chunks.
+    let mut frames_before = 0u64;
     loop {
         let mut bytes = spent.try_recv().unwrap_or_default();
         bytes.clear();
@@ -269,7 +351,7 @@ fn frame_segment(
                                 return false;
                             };
                         }
-                        let position = segment.named_first + frames.len() as u64;
+                        let position = segment.start_position + frames_before + frames.len() as u64;
                         !format::valid_frame_follows(&rest, position)
                     };
                     broken = Some((reason, torn_tail));
@@ -279,6 +361,7 @@ fn frame_segment(
             }
         }
         let done = at_end || broken.is_some();
+        frames_before += frames.len() as u64;
         let chunk = Framed {
             segment: segment.index,
             path: segment.path.clone(),
@@ -345,6 +428,7 @@ fn check_chunk(
             Err(reason) => {
                 outcome.segments.push(ScannedSegment {
                     path: path.clone(),
+                    first_position: named_first,
                     valid_len: 0,
                 });
                 let torn_tail = framed.is_last && framed.file_len <= HEADER_BYTES as u64;
@@ -353,6 +437,7 @@ fn check_chunk(
         };
         outcome.segments.push(ScannedSegment {
             path: path.clone(),
+            first_position: named_first,
             valid_len: HEADER_BYTES as u64,
         });
         let problem = if header.first_position != named_first {
@@ -384,7 +469,7 @@ fn check_chunk(
         let problem = check_record(&frame, position, &outcome.chain, options)
             .and_then(|fields| {
                 visit(RecordView {
-                    segment: framed.segment as u32,
+                    segment: (outcome.segment_base + framed.segment) as u32,
                     offset: framed.file_offset + offset as u64,
                     frame_len: frame_len as u32,
                     fields,
