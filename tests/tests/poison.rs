@@ -87,6 +87,15 @@ async fn poison(store: &MemoryStore, victim: PartnerId) -> Vec<u64> {
     unreadable.push(write(store, &format!("partner-{}", Uuid::now_v7()), copy).await);
     let newer = raw("UserAdded", 99, OPERATOR_ACTOR, vec![0x80]);
     unreadable.push(write(store, &format!("partner-{}", Uuid::now_v7()), newer).await);
+    // Another program's copy of a real event, without the ledger's envelope, as the
+    // KurrentDB backend hands it over.
+    let unenveloped = raw(
+        &first[0].event_type,
+        0,
+        store::UNENVELOPED_ACTOR,
+        first[0].payload.clone(),
+    );
+    unreadable.push(write(store, &format!("partner-{}", Uuid::now_v7()), unenveloped).await);
     unreadable
 }
 
@@ -142,7 +151,17 @@ async fn the_write_model_passes_over_what_it_cannot_read_and_refuses_to_guess() 
         "{:?}",
         faults[3]
     );
-    assert!(faults[..3].iter().all(|fault| !fault.newer_schema));
+    assert!(
+        faults[4].reason.contains("no csp-ledger envelope"),
+        "{:?}",
+        faults[4]
+    );
+    assert!(
+        faults
+            .iter()
+            .enumerate()
+            .all(|(at, fault)| fault.newer_schema == (at == 3))
+    );
 
     // A restart reads the same log to the same faults.
     let restarted = handler_with_clock(store.clone(), Arc::new(handler::SystemClock)).await;
@@ -184,8 +203,9 @@ async fn the_read_models_pass_over_what_they_cannot_read() {
     let passed = handle.passed_over();
     assert_eq!(passed.foreign, 1);
     // The copy with a foreign actor reads as an event here: the read models keep the
-    // actor as text. The unknown types and the newer schema cannot be read.
-    assert_eq!(passed.unreadable, 3);
+    // actor as text. The unknown types, the newer schema and the event without the
+    // ledger's envelope cannot be read.
+    assert_eq!(passed.unreadable, 4);
 }
 
 #[test]

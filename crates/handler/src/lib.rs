@@ -1063,6 +1063,16 @@ pub fn read_event(recorded: &store::RecordedEvent) -> LogEntry {
     if !domain::streams::is_ledger_stream(recorded.stream.as_str()) {
         return LogEntry::Foreign;
     }
+    if recorded.actor == store::UNENVELOPED_ACTOR {
+        return LogEntry::Fault(Fault {
+            position: recorded.position,
+            stream: recorded.stream.as_str().to_string(),
+            event_type: recorded.event_type.clone(),
+            schema_version: recorded.schema_version,
+            newer_schema: false,
+            reason: "not written by csp-ledger: the event carries no csp-ledger envelope".into(),
+        });
+    }
     match envelope::decode(recorded) {
         Ok((meta, event)) => LogEntry::Event(meta, event),
         Err(error) => {

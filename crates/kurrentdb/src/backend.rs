@@ -382,13 +382,21 @@ impl KurrentStore {
         }
         let stream = StreamName::new(name)
             .map_err(|error| damage(format!("stream {:?}: {error}", recorded.stream_id)))?;
-        let metadata =
-            EnvelopeMetadata::from_bytes(&recorded.custom_metadata).map_err(|error| {
-                damage(format!(
-                    "event {} in {:?} was not written by csp-ledger: {error}",
-                    recorded.id, recorded.stream_id
-                ))
-            })?;
+        let metadata = match EnvelopeMetadata::from_bytes(&recorded.custom_metadata) {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                // Another program's event among the ledger's streams: at its position, but
+                // none of the ledger's records; readers pass over it as a fault.
+                tracing::warn!(
+                    position,
+                    stream = %recorded.stream_id,
+                    event_type = %recorded.event_type,
+                    %error,
+                    "an event without csp-ledger's envelope among the ledger's streams"
+                );
+                return Ok(Some((unenveloped(recorded, stream), 0)));
+            }
+        };
         let epoch = metadata.lease_epoch.unwrap_or(0);
         Ok(Some((
             RecordedEvent {
@@ -604,8 +612,12 @@ impl KurrentStore {
             AppendPlan::Append { .. } => stored_current.map_or(0, |revision| revision + 1),
         };
 
-        // Chain and recorded-at continue from the last event of the whole log.
-        let last = self.last_event().await?;
+        // Chain and recorded-at continue from the ledger's last event of the whole log
+        // (another program's event among its streams carries no chain).
+        let last = self
+            .scan_all(StreamPosition::End, true, 1, is_enveloped)
+            .await?
+            .pop();
         let mut chain = match &last {
             Some(event) => self.stored_chain(event).await?,
             None => GENESIS_CHAIN,
@@ -855,6 +867,8 @@ impl EventStore for KurrentStore {
                 let custom = recorded.custom_metadata.clone();
                 self.note_take(&resolved);
                 let event = match self.decode(resolved) {
+                    // Another program's event is not in the chain (the readers report it).
+                    Ok(Some((event, _))) if !is_enveloped(&event) => continue,
                     Ok(Some((event, epoch))) if !self.takes().is_void(epoch, position) => event,
                     Ok(Some(_)) => continue,
                     Ok(None) => continue,
@@ -1305,6 +1319,30 @@ impl KurrentStore {
     }
 }
 
+/// Another program's event in the ledger's namespace, as readers see it (see
+/// [`store::UNENVELOPED_ACTOR`]).
+fn unenveloped(recorded: eventstore::RecordedEvent, stream: StreamName) -> RecordedEvent {
+    RecordedEvent {
+        event_id: recorded.id,
+        stream,
+        revision: recorded.revision,
+        position: Position(recorded.position.commit),
+        event_type: recorded.event_type,
+        schema_version: 0,
+        recorded_at: recorded.created,
+        actor: store::UNENVELOPED_ACTOR.into(),
+        command_id: recorded.id,
+        correlation_id: recorded.id,
+        causation_id: recorded.id,
+        payload: recorded.data.to_vec(),
+    }
+}
+
+/// Whether the ledger wrote `event` (it carries the ledger's envelope and chain value).
+fn is_enveloped(event: &RecordedEvent) -> bool {
+    event.actor != store::UNENVELOPED_ACTOR
+}
+
 fn report(
     records_intact: u64,
     last_position: Option<Position>,
@@ -1346,7 +1384,7 @@ pub fn kurrent_position(position: u64) -> eventstore::Position {
 
 /// The `eventstore` client parses only `esdb://` and `esdb+discover://`; KurrentDB's newer
 /// names for the same thing are accepted and rewritten.
-fn normalize_connection_string(text: &str) -> String {
+pub fn normalize_connection_string(text: &str) -> String {
     let text = text.trim();
     for (from, to) in [
         ("kurrentdb+discover://", "esdb+discover://"),
@@ -1413,6 +1451,54 @@ mod tests {
         let policy = RetryPolicy::default();
         assert_eq!(policy.backoff(0), Duration::from_millis(50));
         assert_eq!(policy.backoff(40), Duration::from_millis(2_000));
+    }
+
+    fn kurrent_event(stream: &str, custom_metadata: Vec<u8>) -> eventstore::ResolvedEvent {
+        eventstore::ResolvedEvent {
+            event: Some(eventstore::RecordedEvent {
+                stream_id: stream.into(),
+                id: uuid::Uuid::now_v7(),
+                revision: 3,
+                event_type: "ProviderOnboarded".into(),
+                data: vec![0x80].into(),
+                metadata: Default::default(),
+                custom_metadata: custom_metadata.into(),
+                is_json: false,
+                position: kurrent_position(4_096),
+                created: chrono::Utc::now(),
+            }),
+            link: None,
+            commit_position: Some(4_096),
+        }
+    }
+
+    /// Another program's event among the ledger's streams is handed over, marked, at its
+    /// position (the readers report it as a fault); outside the namespace, nothing is.
+    #[tokio::test]
+    #[allow(clippy::unwrap_used, clippy::expect_used)]
+    async fn an_event_without_the_envelope_is_handed_over_marked_and_out_of_the_chain() {
+        let config = KurrentStoreConfig {
+            namespace: "ledger-".into(),
+            ..KurrentStoreConfig::default()
+        };
+        let store = KurrentStore::connect("esdb://127.0.0.1:1?tls=false", config).unwrap();
+        for metadata in [Vec::new(), br#"{"app":"billing"}"#.to_vec()] {
+            let (event, epoch) = store
+                .decode(kurrent_event("ledger-partner-x", metadata))
+                .unwrap()
+                .expect("in the namespace");
+            assert_eq!(event.actor, store::UNENVELOPED_ACTOR);
+            assert_eq!(event.position, Position(4_096));
+            assert_eq!(event.stream.as_str(), "partner-x");
+            assert_eq!(epoch, 0);
+            assert!(!is_enveloped(&event));
+        }
+        assert!(
+            store
+                .decode(kurrent_event("billing-2026", Vec::new()))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

@@ -21,6 +21,12 @@ pub mod conformance;
 use std::sync::Arc;
 
 pub use append::{AppendPlan, monotonic_recorded_at, plan_append};
+
+/// The actor a backend gives an event that another program put among the ledger's streams
+/// without the ledger's envelope (on KurrentDB, custom metadata that is not csp-ledger's):
+/// it is at its position in the log, but it is none of the ledger's records, so it carries
+/// no chain value, and readers report it as a fault instead of decoding it.
+pub const UNENVELOPED_ACTOR: &str = "(not written by csp-ledger: no csp-ledger envelope)";
 pub use error::{Damage, StoreError};
 pub use memory::MemoryStore;
 pub use subscription::{SUBSCRIPTION_PAGE_EVENTS, Subscription, SubscriptionItem, catch_up};
