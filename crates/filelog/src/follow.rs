@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use store::{Damage, Position, StoreError};
 
-use crate::index::{Index, Location, SegmentHandle};
+use crate::index::{Index, SegmentHandle};
 use crate::scan::{self, Resume, ScanOptions, Stop};
 use crate::{Shared, lock_index};
 
@@ -50,25 +50,7 @@ impl Follower {
         };
         let known_segments = index.segments.len();
         let outcome = scan::scan_from(&self.log_dir, &options, self.resume.as_ref(), |record| {
-            let fields = &record.fields;
-            let expected_revision = index.stream(fields.stream).len() as u64;
-            if fields.revision != expected_revision {
-                return Err(format!(
-                    "record holds revision {} of stream {:?}, expected {expected_revision} (out of sequence)",
-                    fields.revision, fields.stream
-                ));
-            }
-            index.push(
-                fields.stream,
-                fields.revision,
-                fields.event_id,
-                Location {
-                    offset: record.offset,
-                    frame_len: record.frame_len,
-                    segment: record.segment,
-                },
-            );
-            Ok(())
+            index.push_scanned(&record)
         })?;
         // The segments read for the first time, each with a complete header.
         for (at, segment) in outcome.segments.iter().enumerate() {

@@ -68,6 +68,33 @@ impl Index {
         self.locations.push(location);
         self.event_ids.push(event_id);
     }
+
+    /// Records a record a scan of the log accepted, refusing one out of its stream's
+    /// sequence (the reason, for the scan to report as damage at that record).
+    pub(crate) fn push_scanned(
+        &mut self,
+        record: &crate::scan::RecordView<'_>,
+    ) -> Result<(), String> {
+        let fields = &record.fields;
+        let expected_revision = self.stream(fields.stream).len() as u64;
+        if fields.revision != expected_revision {
+            return Err(format!(
+                "record holds revision {} of stream {:?}, expected {expected_revision} (out of sequence)",
+                fields.revision, fields.stream
+            ));
+        }
+        self.push(
+            fields.stream,
+            fields.revision,
+            fields.event_id,
+            Location {
+                offset: record.offset,
+                frame_len: record.frame_len,
+                segment: record.segment,
+            },
+        );
+        Ok(())
+    }
 }
 
 /// The revisions (stream reads) or positions (log reads) a read visits, 0-based and dense over

@@ -85,7 +85,7 @@ use store::{
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::format::{HEADER_BYTES, SegmentHeader};
-use crate::index::{Index, Location, SegmentHandle};
+use crate::index::{Index, SegmentHandle};
 use crate::scan::{ScanOptions, ScanOutcome};
 use crate::writer::{Request, Writer};
 
@@ -549,26 +549,9 @@ fn rebuild_index(
         records_max: None,
     };
     let outcome = scan::scan(log_dir, &options, |record| {
-        let fields = &record.fields;
-        let expected_revision = index.stream(fields.stream).len() as u64;
-        if fields.revision != expected_revision {
-            return Err(format!(
-                "record holds revision {} of stream {:?}, expected {expected_revision} (out of sequence)",
-                fields.revision, fields.stream
-            ));
-        }
         // The segment handles are opened after the scan (and the repair of a torn tail).
-        index.push(
-            fields.stream,
-            fields.revision,
-            fields.event_id,
-            Location {
-                offset: record.offset,
-                frame_len: record.frame_len,
-                segment: record.segment,
-            },
-        );
-        last_recorded_at_nanos = Some(fields.recorded_at_nanos);
+        index.push_scanned(&record)?;
+        last_recorded_at_nanos = Some(record.fields.recorded_at_nanos);
         Ok(())
     })?;
     let last_recorded_at = last_recorded_at_nanos.map(DateTime::<Utc>::from_timestamp_nanos);

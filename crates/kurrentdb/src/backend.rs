@@ -468,14 +468,7 @@ impl KurrentStore {
             for resolved in &page {
                 if let Some(recorded) = resolved.event.as_ref() {
                     if recorded.event_type == lease::TAKEN {
-                        let record = LeaseRecord::from_bytes(&recorded.data).map_err(|reason| {
-                            StoreError::Corrupt(Damage {
-                                position: Some(recorded.position.commit),
-                                file: None,
-                                offset: None,
-                                reason,
-                            })
-                        })?;
+                        let record = lease_record(recorded)?;
                         self.takes().add(recorded.position.commit, record.epoch);
                     }
                     self.takes().read_to(recorded.revision);
@@ -960,14 +953,7 @@ impl KurrentStore {
         let Some(recorded) = last.into_iter().next().and_then(|resolved| resolved.event) else {
             return Ok(None);
         };
-        let record = LeaseRecord::from_bytes(&recorded.data).map_err(|reason| {
-            StoreError::Corrupt(Damage {
-                position: Some(recorded.position.commit),
-                file: None,
-                offset: None,
-                reason,
-            })
-        })?;
+        let record = lease_record(&recorded)?;
         Ok(Some((recorded.revision, recorded.event_type, record)))
     }
 
@@ -1339,6 +1325,18 @@ fn unenveloped(recorded: eventstore::RecordedEvent, stream: StreamName) -> Recor
 }
 
 /// Whether the ledger wrote `event` (it carries the ledger's envelope and chain value).
+/// The lease's bookkeeping in a lease event; one that cannot be read is damage at its position.
+fn lease_record(recorded: &eventstore::RecordedEvent) -> Result<LeaseRecord, StoreError> {
+    LeaseRecord::from_bytes(&recorded.data).map_err(|reason| {
+        StoreError::Corrupt(Damage {
+            position: Some(recorded.position.commit),
+            file: None,
+            offset: None,
+            reason,
+        })
+    })
+}
+
 fn is_enveloped(event: &RecordedEvent) -> bool {
     event.actor != store::UNENVELOPED_ACTOR
 }
